@@ -1,0 +1,85 @@
+"""Reporting progress events: JSON lines for programs, a progress bar for people.
+
+Events are plain dicts with an ``"event"`` key (``start``, ``progress``, ``done``,
+``error``; see docs/engine-protocol.md). Every command uses the same reporters, so
+the plug-in parses one protocol for all of them.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+
+def _clean(value):
+    """JSON has no NaN/inf: send them as null so every line stays parseable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+class Reporter:
+    """Base: ignores everything (``--progress none``); errors still go to stderr."""
+
+    def emit(self, event: dict) -> None:
+        if event.get("event") == "error":
+            print(f"error: {event['message']}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class JsonReporter(Reporter):
+    """One JSON object per line on stdout, flushed at once (the plug-in reads it live)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+
+    def emit(self, event: dict) -> None:
+        self.stream.write(json.dumps(_clean(event), allow_nan=False) + "\n")
+        self.stream.flush()
+        if event.get("event") == "error":
+            print(f"error: {event['message']}", file=sys.stderr, flush=True)
+
+
+class BarReporter(Reporter):
+    """A tqdm bar on stderr over the whole job's ``fraction``."""
+
+    def __init__(self):
+        self.bar = None
+
+    def emit(self, event: dict) -> None:
+        from tqdm import tqdm
+
+        kind = event.get("event")
+        if kind == "start":
+            self.bar = tqdm(total=1000, unit="‰", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}")
+        elif kind == "progress" and self.bar is not None:
+            self.bar.n = int(round(1000 * event.get("fraction", 0.0)))
+            self.bar.set_description(event.get("label", ""), refresh=False)
+            loss = event.get("loss")
+            if loss:
+                self.bar.set_postfix_str(" ".join(f"{k}={v:.3g}" for k, v in loss.items()), refresh=False)
+            self.bar.refresh()
+        elif kind in ("done", "error"):
+            self.close()
+            if kind == "done":
+                print(f"wrote {event.get('output')} in {event.get('seconds', 0):.1f} s", file=sys.stderr)
+            else:
+                super().emit(event)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def make_reporter(kind: str | None) -> Reporter:
+    if kind is None:
+        kind = "bar" if sys.stderr.isatty() else "none"
+    return {"json": JsonReporter, "bar": BarReporter, "none": Reporter}[kind]()

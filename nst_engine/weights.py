@@ -1,0 +1,110 @@
+"""Where the VGG weights come from: a file the user names, or torchvision's download.
+
+Order: ``--weights PATH``, then ``NST_WEIGHTS``, then torchvision's
+``IMAGENET1K_V1`` file in the torch hub cache, downloaded (with torchvision's
+checksum check) when it is not there yet.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision import models
+
+from .errors import EngineError
+from .vgg import VGGFeatures, architecture
+
+WEIGHTS_ENUMS = {"vgg19": models.VGG19_Weights.IMAGENET1K_V1, "vgg16": models.VGG16_Weights.IMAGENET1K_V1}
+
+
+def hub_file(model: str) -> Path:
+    """Where torchvision keeps (or will keep) the pretrained file."""
+    url = WEIGHTS_ENUMS[model].url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def resolve(model: str, weights: str | os.PathLike | None) -> Path | None:
+    """The weights file to use, or None when only a download can provide it."""
+    chosen = weights or os.environ.get("NST_WEIGHTS") or None
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            source = "--weights" if weights else "NST_WEIGHTS"
+            raise EngineError("weights_missing", f"weights file {path} (from {source}) does not exist; "
+                              "give the path of a VGG state dict saved with torch.save")
+        return path
+    cached = hub_file(model)
+    return cached if cached.is_file() else None
+
+
+def _download(model: str) -> dict:
+    enum = WEIGHTS_ENUMS[model]
+    try:
+        # torchvision's own loader: progress bar, and the sha256 prefix in the file name is checked.
+        return enum.get_state_dict(progress=True, check_hash=True)
+    except Exception as exc:  # URLError, socket errors, hash mismatch
+        raise EngineError(
+            "weights_missing",
+            f"the {model} weights are not on this machine and could not be downloaded from "
+            f"{enum.url} ({exc}). Fix: run install.py while online (it downloads and verifies them), "
+            f"or pass --weights FILE / set NST_WEIGHTS=FILE to a {model} state dict "
+            f"(e.g. copy {os.path.basename(enum.url)} to {hub_file(model).parent}).",
+        ) from exc
+
+
+def _features_state(state: dict) -> dict:
+    """Accept a full torchvision VGG state dict or the ``features`` part alone."""
+    if any(key.startswith("features.") for key in state):
+        return {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    return dict(state)
+
+
+def _other_model(model: str, features: dict) -> str | None:
+    for other in WEIGHTS_ENUMS:
+        if other != model:
+            arch = architecture(other)
+            try:
+                _load_strict(arch, features)
+                return other
+            except RuntimeError:
+                pass
+    return None
+
+
+def _load_strict(arch: nn.Sequential, features: dict) -> None:
+    """Load the conv weights; every conv must be there with the right shape."""
+    expected = arch.state_dict()
+    missing = [k for k in expected if k not in features]
+    wrong = [k for k in expected if k in features and features[k].shape != expected[k].shape]
+    extra = [k for k in features if k not in expected]
+    if missing or wrong or extra:
+        raise RuntimeError(f"missing {missing[:3]}, wrong shape {wrong[:3]}, unexpected {extra[:3]}")
+    arch.load_state_dict(features)
+
+
+def load_features(model: str = "vgg19", weights=None, pooling: str = "max") -> tuple[VGGFeatures, str]:
+    """A frozen ``VGGFeatures`` with pretrained weights, and a description of where they came from."""
+    path = resolve(model, weights)
+    if path is None:
+        state, source = _download(model), f"downloaded {os.path.basename(WEIGHTS_ENUMS[model].url)}"
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise EngineError("weights_missing", f"cannot read weights file {path}: {exc}. "
+                              "It must be a state dict saved with torch.save.") from exc
+        if not isinstance(state, dict):
+            raise EngineError("weights_missing", f"weights file {path} holds a {type(state).__name__}, "
+                              "not a state dict of tensors")
+        source = str(path)
+    features = _features_state(state)
+    arch = architecture(model)
+    try:
+        _load_strict(arch, features)
+    except RuntimeError as exc:
+        other = _other_model(model, features)
+        hint = f" It looks like {other} weights: pass --model {other}." if other else ""
+        raise EngineError("weights_missing", f"weights from {source} do not fit {model}: {exc}.{hint}") from exc
+    return VGGFeatures(arch, pooling), source
