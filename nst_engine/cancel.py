@@ -1,0 +1,59 @@
+"""Stopping a run cleanly: SIGINT/SIGTERM, or standard input closing.
+
+A front end that starts the engine with a pipe on stdin (and ``--watch-stdin``)
+gets the engine stopped when the front end dies: the pipe closes, the watcher
+sees EOF. Long loops call ``token.check()`` once per step.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from .errors import Cancelled
+
+
+class CancelToken:
+    def __init__(self):
+        self._event = threading.Event()
+        self.reason = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self.reason = self.reason or reason
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise ``Cancelled`` if a stop was asked for."""
+        if self._event.is_set():
+            raise Cancelled(f"{self.reason}; nothing was written")
+
+
+def check(token: "CancelToken | None") -> None:
+    if token is not None:
+        token.check()
+
+
+def install(watch_stdin: bool = False) -> CancelToken:
+    """A token set by SIGINT/SIGTERM (and by EOF on stdin when asked)."""
+    token = CancelToken()
+
+    def on_signal(signum, _frame):
+        token.cancel(f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    if watch_stdin:
+        def watch():
+            try:
+                while sys.stdin.buffer.read(4096):
+                    pass
+            except (OSError, ValueError):
+                pass
+            token.cancel("standard input closed (the parent process went away)")
+
+        threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+    return token

@@ -1,0 +1,163 @@
+"""Reading and writing images: Pillow in, tensors in between, Pillow out (atomically).
+
+Alpha is split off before stylisation and put back afterwards; grayscale input
+is remembered so the result can be returned grayscale-looking.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import bad_input
+
+MIN_SIDE = 32  # VGG pools 4 times before relu5_1; smaller images leave no feature map
+
+
+def open_image(path, what: str) -> Image.Image:
+    """Open and decode an image file, or raise a ``bad_input`` error that says what is wrong."""
+    if isinstance(path, Image.Image):
+        return path
+    path = Path(path)
+    if not path.exists():
+        raise bad_input(f"{what} {str(path)!r} does not exist: check the path")
+    if path.is_dir():
+        raise bad_input(f"{what} {str(path)!r} is a folder, not an image file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except UnidentifiedImageError:
+        raise bad_input(f"{what} {str(path)!r} is not an image Pillow can read (PNG, JPEG, TIFF, WebP, ...)")
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise bad_input(f"{what} {str(path)!r} could not be read ({exc}); is it truncated or corrupt?")
+    if img.width == 0 or img.height == 0:
+        raise bad_input(f"{what} {str(path)!r} is empty (0 pixels)")
+    return img
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit and float grayscale to 8-bit 'L' without clipping to the first 256 levels."""
+    if img.mode.startswith("I;16"):
+        return Image.fromarray((np.asarray(img, dtype=np.uint32) >> 8).astype(np.uint8), "L")
+    if img.mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = arr.max() if arr.max() > 255 else 255.0
+        return Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    return img
+
+
+@dataclass
+class SplitImage:
+    """An image as the engine uses it: RGB pixels, plus what to restore at the end."""
+
+    rgb: Image.Image
+    alpha: Image.Image | None
+    gray: bool
+
+
+def split(img: Image.Image) -> SplitImage:
+    img = _to_8bit(img)
+    gray = img.mode in ("1", "L", "LA") or (img.mode == "P" and _palette_is_gray(img))
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        img = img.convert("RGBA")
+        return SplitImage(img.convert("RGB"), img.getchannel("A"), gray)
+    return SplitImage(img.convert("RGB"), None, gray)
+
+
+def _palette_is_gray(img: Image.Image) -> bool:
+    pal = np.asarray(img.convert("RGB"))
+    return bool((pal[..., 0] == pal[..., 1]).all() and (pal[..., 1] == pal[..., 2]).all())
+
+
+def fit_longest(width: int, height: int, longest: int) -> tuple[int, int]:
+    """(w, h) scaled so the longest side is ``longest``, keeping the aspect ratio."""
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if img.size == tuple(size):
+        return img
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB/L image → float tensor (1, C, H, W) in [0, 1]."""
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    """Float tensor (1, 3, H, W) in [0, 1] → PIL RGB, rounded to the nearest level."""
+    arr = tensor.detach().clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(arr, "RGB")
+
+
+def resize_tensor(t: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+    if tuple(t.shape[-2:]) == tuple(size_hw):
+        return t
+    return F.interpolate(t, size=size_hw, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def load_mask(path, expected_size: tuple[int, int], what: str = "mask") -> Image.Image:
+    """A grayscale mask the size of the content: white = stylise, black = keep."""
+    img = open_image(path, what)
+    if img.size != tuple(expected_size):
+        raise bad_input(f"{what} {str(path)!r} is {img.width}x{img.height} but the content image is "
+                        f"{expected_size[0]}x{expected_size[1]}; the mask must have the content's size")
+    if img.mode in ("RGBA", "LA"):
+        # A mask with transparency: transparent counts as black (not stylised).
+        bg = Image.new("L", img.size, 0)
+        bg.paste(img.convert("L"), mask=img.getchannel("A"))
+        return bg
+    return _to_8bit(img).convert("L")
+
+
+def save_atomic(img: Image.Image, path) -> None:
+    """Write to a temp file in the destination folder, then rename over the target.
+
+    A crash or cancel never leaves a half-written output, and the temp file is
+    removed on any failure.
+    """
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise bad_input(f"cannot tell the output format from {path.name!r}; use .png, .jpg, .tif or .webp")
+    if fmt == "JPEG" and img.mode in ("RGBA", "LA"):
+        img = img.convert(img.mode[:-1])
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            img.save(fh, format=fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def check_output_path(path, inputs) -> Path:
+    path = Path(path)
+    if Image.registered_extensions().get(path.suffix.lower()) is None:
+        raise bad_input(f"cannot tell the output format from {path.name!r}; use .png, .jpg, .tif or .webp")
+    if not path.parent.is_dir():
+        raise bad_input(f"output folder {str(path.parent)!r} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise bad_input(f"output folder {str(path.parent)!r} is not writable")
+    if path.exists():
+        for inp in inputs:
+            if isinstance(inp, (str, os.PathLike)) and Path(inp).exists() and os.path.samefile(inp, path):
+                raise bad_input(f"the output {str(path)!r} would overwrite an input; choose another name")
+    return path

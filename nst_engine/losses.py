@@ -1,0 +1,49 @@
+"""The objective's terms, made scale-free so one set of weights means the same at any size.
+
+- content: ‖F_g − F_c‖² / ‖F_c‖² at one layer;
+- style: Σ_l w_l ‖Gram_g − Gram_s‖² / ‖Gram_s‖², Gram = F Fᵀ / (H·W), Σ w_l = 1;
+- masked Gram: positions weighted by the region mask and divided by the region's
+  own area, so a small region gets the same texture statistics as a large one;
+- total variation: mean squared difference of neighbouring pixels.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-12
+
+
+def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Gram matrix of (1, C, H, W) features; with ``mask`` (1, 1, H, W) in [0, 1], over the region only."""
+    c = features.shape[1]
+    flat = features.reshape(c, -1)
+    if mask is None:
+        return flat @ flat.T / flat.shape[1]
+    m = mask.reshape(1, -1)
+    return (flat * m) @ flat.T / m.sum().clamp_min(EPS)
+
+
+def relative_sq_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (value - target).pow(2).sum() / target.pow(2).sum().clamp_min(EPS)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    return dy.pow(2).mean() + dx.pow(2).mean()
+
+
+def carry_mask(mask: torch.Tensor, steps) -> dict[str, torch.Tensor]:
+    """The region mask at every layer's resolution.
+
+    ``steps`` is the network's (name, kernel, stride, padding) list. Pooling layers
+    shrink the mask with an average pool of the same geometry (a cell's value is
+    the fraction of it inside the region); convolutions keep the grid as it is.
+    """
+    out = {}
+    for name, k, s, p in steps:
+        if name.startswith("pool"):
+            mask = F.avg_pool2d(mask, k, s, p, count_include_pad=False)
+        out[name] = mask
+    return out

@@ -1,0 +1,35 @@
+"""How much memory a run needs, worked out from the network's shapes before anything is allocated."""
+from __future__ import annotations
+
+from .vgg import VGGFeatures
+
+BYTES = 4  # float32
+OVERHEAD = 400 * 2**20  # torch runtime, allocator slack
+
+
+def activation_elements(net: VGGFeatures, height: int, width: int) -> tuple[int, int]:
+    """(sum, largest) of the activations' element counts for one image of this size."""
+    channels, total, largest = 3, 0, 0
+    for (name, k, s, p), layer in zip(net.geometry(net.names[-1]), net.layers):
+        out_channels = getattr(layer, "out_channels", None)
+        if out_channels:
+            channels = out_channels
+        height = (height + 2 * p - k) // s + 1
+        width = (width + 2 * p - k) // s + 1
+        n = channels * max(height, 0) * max(width, 0)
+        total, largest = total + n, max(largest, n)
+    return total, largest
+
+
+def estimate_bytes(net: VGGFeatures, size_hw, style_hws=(), history: int = 0) -> int:
+    """Peak memory of an optimisation step at ``size_hw``.
+
+    Forward activations kept for backward plus their gradients (≈3× the
+    activations), the L-BFGS history (two images per entry), the style images'
+    forward passes (no gradients: the two largest layers at a time), the weights.
+    """
+    total, _ = activation_elements(net, *size_hw)
+    pixels = 3 * size_hw[0] * size_hw[1]
+    style_peak = max((2 * activation_elements(net, *hw)[1] for hw in style_hws), default=0)
+    weights = sum(p.numel() for p in net.parameters())
+    return BYTES * (3 * total + (2 * history + 12) * pixels + style_peak + weights) + OVERHEAD

@@ -1,0 +1,112 @@
+"""Plain data classes: what a caller asks for, what it hears while waiting, what it gets."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+DEFAULT_CONTENT_LAYER = "relu4_2"
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# Scale-free objective (see losses.py): both terms are relative errors, so these
+# weights mean the same at any size. With them the Tübingen photo takes on the
+# brush strokes and palette of a painting while its buildings stay recognisable
+# (README has the picture); strength 0.5 ⇔ this style weight.
+DEFAULT_CONTENT_WEIGHT = 1.0
+DEFAULT_STYLE_WEIGHT = 10.0
+DEFAULT_TV_WEIGHT = 0.0
+DEFAULT_MAX_SIZE = 512
+
+# Iterations at the finest scale; each coarser scale gets twice as many (they cost a quarter).
+QUALITY_ITERATIONS = {"draft": 20, "balanced": 50, "best": 150}
+SINGLE_SCALE_ITERATIONS = {"draft": 100, "balanced": 300, "best": 600}
+MAX_COARSE_ITERATIONS = 400
+
+
+def strength_to_style_weight(strength: float) -> float:
+    """0..1 slider → style weight, log-scaled: 0.5 is the default, each ±1/3 is ×10."""
+    return DEFAULT_STYLE_WEIGHT * 10 ** (3.0 * (strength - 0.5))
+
+
+@dataclass
+class Region:
+    """Part of the content (``mask``: path of a grayscale image, None = everywhere) and its style(s)."""
+
+    styles: list
+    mask: object = None
+    blend: list | None = None
+    weight: float = 1.0
+
+
+@dataclass
+class StylizeRequest:
+    content: object  # path or PIL image
+    output: object = None  # path; None = don't write (the result carries the image)
+    styles: list = field(default_factory=list)
+    style_blend: list | None = None
+    mask: object = None
+    regions: list = field(default_factory=list)  # alternative to styles/mask: several Region
+    size: int | None = None  # longest side of the result; None = content's, capped at DEFAULT_MAX_SIZE
+    quality: str = "balanced"
+    iterations: int | None = None
+    strength: float | None = None
+    content_weight: float = DEFAULT_CONTENT_WEIGHT
+    style_weight: float | None = None
+    tv_weight: float = DEFAULT_TV_WEIGHT
+    content_layer: str = DEFAULT_CONTENT_LAYER
+    style_layers: tuple = DEFAULT_STYLE_LAYERS
+    style_layer_weights: list | None = None
+    style_scale: float = 1.0
+    preserve_color: str = "none"
+    model: str = "vgg19"
+    weights: object = None
+    pooling: str = "max"
+    optimizer: str = "lbfgs"
+    lr: float | None = None
+    init: str = "content"
+    seed: int = 0
+    pyramid: bool = True
+    device: str = "auto"
+    threads: int | None = None
+
+
+@dataclass
+class Started:
+    content_size: tuple
+    output_size: tuple
+    scales: list
+    steps: list
+    device: str
+    model: str
+    weights: str
+    memory_estimate_mb: float
+
+    def to_event(self) -> dict:
+        return {"event": "start", **asdict(self), "total_steps": sum(self.steps)}
+
+
+@dataclass
+class Progress:
+    scale: int
+    scales: int
+    size: tuple
+    step: int
+    steps: int
+    fraction: float
+    elapsed_s: float
+    eta_s: float | None
+    loss: dict
+
+    def to_event(self) -> dict:
+        label = f"scale {self.scale + 1}/{self.scales} step {self.step}/{self.steps}"
+        return {"event": "progress", **asdict(self), "label": label}
+
+
+@dataclass
+class StylizeResult:
+    image: object  # PIL image, as written
+    output: object
+    seconds: float
+    loss: dict
+    size: tuple
+
+    def to_event(self) -> dict:
+        return {"event": "done", "output": str(self.output) if self.output else None,
+                "seconds": round(self.seconds, 3), "loss": self.loss, "size": list(self.size)}

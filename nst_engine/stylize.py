@@ -1,0 +1,380 @@
+"""``stylize()``: Gatys et al.'s pixel-space optimisation, coarse to fine.
+
+1. check the request and load the images (every mistake becomes a clear ``bad_input``);
+2. pick a device, load the VGG truncated after the deepest layer needed, and refuse
+   a job that would not fit in memory (saying what size would);
+3. optimise at each pyramid scale (small first, then upsample and refine), with
+   the style statistics of every region computed inside that region only;
+4. put back what the user asked to keep (content colours, outside-region pixels,
+   gray, alpha) and write the result atomically.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from . import color, devices, images, memory
+from .cancel import check
+from .errors import EngineError, bad_input
+from .images import MIN_SIDE
+from .losses import carry_mask, gram, relative_sq_error, tv_loss
+from .request import (DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, MAX_COARSE_ITERATIONS, QUALITY_ITERATIONS,
+                      SINGLE_SCALE_ITERATIONS, Progress, Region, Started, StylizeRequest, StylizeResult,
+                      strength_to_style_weight)
+from .vgg import MODELS, available_layers
+from .weights import load_features
+
+PYRAMID_MIN_SIDE = 128  # the coarsest scale's longest side (below it VGG's deep layers see too little)
+LBFGS_HISTORY = 50
+
+
+# ----------------------------------------------------------------------------- checking
+
+
+@dataclass
+class _Region:
+    styles: list  # PIL RGB images
+    blend: list  # weights summing to 1
+    mask: object  # PIL L at the content's size, or None
+    weight: float
+
+
+@dataclass
+class _Plan:
+    content: images.SplitImage
+    regions: list
+    output_size: tuple  # (w, h)
+    scales: list  # [(w, h)] coarse → fine
+    steps: list
+    style_weight: float
+    layer_weights: list
+
+
+def _finite_nonneg(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise bad_input(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise bad_input(f"{name} must be a finite number ≥ 0, got {value!r}")
+    return value
+
+
+def _weights_list(name: str, values, count: int, what: str) -> list:
+    if values is None:
+        return [1.0 / count] * count
+    values = [_finite_nonneg(name, v) for v in values]
+    if len(values) != count:
+        raise bad_input(f"{name} has {len(values)} value(s) but there are {count} {what}; give one per {what[:-1]}")
+    if sum(values) <= 0:
+        raise bad_input(f"{name} must not be all zero")
+    return [v / sum(values) for v in values]
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise bad_input(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def plan(req: StylizeRequest) -> _Plan:
+    """Validate everything that can be validated without the network's weights."""
+    _check_choice("--model", req.model, tuple(MODELS))
+    _check_choice("--quality", req.quality, tuple(QUALITY_ITERATIONS))
+    _check_choice("--preserve-color", req.preserve_color, ("none", "luminance", "histogram"))
+    _check_choice("--optimizer", req.optimizer, ("lbfgs", "adam"))
+    _check_choice("--init", req.init, ("content", "noise"))
+    _check_choice("--pooling", req.pooling, ("max", "avg"))
+    names = [n for n in available_layers(req.model) if not n.startswith("pool")]
+    wanted = [req.content_layer, *req.style_layers]
+    unknown = [n for n in wanted if n not in names]
+    if unknown:
+        raise bad_input(f"unknown layer name(s) {', '.join(map(repr, unknown))} for {req.model}; "
+                        f"choose from {', '.join(names)}")
+    if not req.style_layers:
+        raise bad_input("--style-layers is empty; name at least one layer")
+    layer_weights = _weights_list("--style-layer-weights", req.style_layer_weights,
+                                  len(req.style_layers), "style layers")
+    for name in ("content_weight", "tv_weight", "style_scale"):
+        _finite_nonneg("--" + name.replace("_", "-"), getattr(req, name))
+    if req.style_scale <= 0:
+        raise bad_input("--style-scale must be greater than 0")
+    if req.strength is not None:
+        strength = _finite_nonneg("--strength", req.strength)
+        if strength > 1:
+            raise bad_input(f"--strength must be between 0 and 1, got {strength}")
+        style_weight = strength_to_style_weight(strength)
+    elif req.style_weight is not None:
+        style_weight = _finite_nonneg("--style-weight", req.style_weight)
+    else:
+        style_weight = DEFAULT_STYLE_WEIGHT
+    if req.iterations is not None and (not isinstance(req.iterations, int) or req.iterations < 1):
+        raise bad_input(f"--iterations must be a whole number ≥ 1, got {req.iterations!r}")
+    if req.lr is not None:
+        _finite_nonneg("--lr", req.lr)
+
+    content = images.split(images.open_image(req.content, "content image"))
+    regions = _regions(req, content.rgb.size)
+
+    w, h = content.rgb.size
+    if req.size is None:
+        longest = min(max(w, h), DEFAULT_MAX_SIZE)
+    else:
+        if not isinstance(req.size, int) or req.size < MIN_SIDE:
+            raise bad_input(f"--size must be a whole number of pixels ≥ {MIN_SIDE}, got {req.size!r}")
+        longest = req.size
+    out_w, out_h = images.fit_longest(w, h, longest)
+    if min(out_w, out_h) < MIN_SIDE:
+        raise bad_input(f"at {out_w}x{out_h} the result's shorter side is under {MIN_SIDE} px, too small for "
+                        f"the network; ask for a larger --size or use a less elongated image")
+    for region in regions:
+        for style in region.styles:
+            sw, sh = images.fit_longest(*style.size, round(longest * req.style_scale))
+            if min(sw, sh) < MIN_SIDE:
+                raise bad_input(f"the style image would be seen at {sw}x{sh}, under {MIN_SIDE} px on its "
+                                f"shorter side; raise --style-scale or --size")
+
+    scales, steps = _schedule(req, (out_w, out_h))
+    return _Plan(content, regions, (out_w, out_h), scales, steps, style_weight, layer_weights)
+
+
+def _regions(req: StylizeRequest, content_size) -> list:
+    if req.regions and (req.styles or req.mask is not None):
+        raise bad_input("use either --region MASK:STYLE (one or more) or --style/--mask, not both")
+    specs = req.regions or [Region(styles=list(req.styles), mask=req.mask, blend=req.style_blend)]
+    if not specs[0].styles:
+        raise bad_input("no style image given: add --style STYLE (or --region MASK:STYLE)")
+    out = []
+    for i, spec in enumerate(specs):
+        where = f" (region {i + 1})" if req.regions else ""
+        styles = [images.open_image(path, f"style image{where}").convert("RGB") for path in spec.styles]
+        blend = _weights_list("--style-blend", spec.blend, len(styles), "styles")
+        mask = None if spec.mask is None else images.load_mask(spec.mask, content_size, f"mask{where}")
+        if mask is not None and mask.getextrema()[1] == 0:
+            raise bad_input(f"the mask {spec.mask!r}{where} is all black, so nothing would be stylised; "
+                            "white marks where the style goes")
+        weight = _finite_nonneg(f"region weight{where}", spec.weight)
+        out.append(_Region(styles, blend, mask, weight))
+    return out
+
+
+def _schedule(req: StylizeRequest, size) -> tuple[list, list]:
+    """Pyramid scales (coarse → fine) and iterations at each."""
+    w, h = size
+    if not req.pyramid or max(w, h) < 2 * PYRAMID_MIN_SIDE:
+        n = 1
+    else:
+        n = 1 + int(math.log2(max(w, h) / PYRAMID_MIN_SIDE))
+    if n == 1:
+        iterations = req.iterations or (SINGLE_SCALE_ITERATIONS if not req.pyramid else QUALITY_ITERATIONS)[req.quality]
+        return [(w, h)], [iterations]
+    finest = req.iterations or QUALITY_ITERATIONS[req.quality]
+    scales, steps = [], []
+    for j in reversed(range(n)):  # j = halvings below full size
+        scales.append((max(1, round(w / 2 ** j)), max(1, round(h / 2 ** j))))
+        steps.append(min(finest * 2 ** j, max(MAX_COARSE_ITERATIONS, finest)))
+    return scales, steps
+
+
+# ----------------------------------------------------------------------------- objective
+
+
+class Objective:
+    """J = α·J_content + β·J_style + γ·J_tv at one scale, with targets computed once."""
+
+    def __init__(self, net, req: StylizeRequest, plan_: _Plan, content: torch.Tensor, styles, masks):
+        self.net, self.req, self.plan = net, req, plan_
+        self.layers = list(dict.fromkeys([req.content_layer, *req.style_layers]))
+        hw = content.shape[-2:]
+        with torch.no_grad():
+            self.content_target = net(content, [req.content_layer])[req.content_layer]
+            self.targets = []  # per region: ({layer: Gram}, {layer: mask or None}, weight)
+            for region, region_styles, mask in zip(plan_.regions, styles, masks):
+                grams = {layer: 0 for layer in req.style_layers}
+                for style, share in zip(region_styles, region.blend):
+                    feats = net(style, req.style_layers)
+                    for layer in req.style_layers:
+                        grams[layer] = grams[layer] + share * gram(feats[layer])
+                layer_masks = {layer: None for layer in req.style_layers}
+                if mask is not None:
+                    down = carry_mask(mask, net.geometry(net.names[-1]))
+                    layer_masks = {layer: down[layer] for layer in req.style_layers}
+                self.targets.append((grams, layer_masks, region.weight))
+        self.hw = hw
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        feats = self.net(image, self.layers)
+        content = relative_sq_error(feats[self.req.content_layer], self.content_target)
+        style = 0
+        for grams, layer_masks, weight in self.targets:
+            for layer, share in zip(self.req.style_layers, self.plan.layer_weights):
+                style = style + weight * share * relative_sq_error(gram(feats[layer], layer_masks[layer]), grams[layer])
+        tv = tv_loss(image) if self.req.tv_weight else image.new_zeros(())
+        total = self.req.content_weight * content + self.plan.style_weight * style + self.req.tv_weight * tv
+        terms = {name: float(v.detach()) if torch.is_tensor(v) else float(v)
+                 for name, v in (("content", content), ("style", style), ("tv", tv), ("total", total))}
+        return total, terms
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _tensor_mask(mask_img, hw, device) -> torch.Tensor | None:
+    if mask_img is None:
+        return None
+    return images.resize_tensor(images.to_tensor(mask_img), hw).to(device)
+
+
+def _union(masks):
+    present = [m for m in masks if m is not None]
+    if len(present) < len(masks) or not present:
+        return None  # some region covers everything
+    union = present[0]
+    for m in present[1:]:
+        union = torch.maximum(union, m)
+    return union
+
+
+def _composite(x, content, union):
+    return x if union is None else union * x + (1 - union) * content
+
+
+def _optimizer(req: StylizeRequest, x):
+    if req.optimizer == "adam":
+        return torch.optim.Adam([x], lr=req.lr or 0.02)
+    return torch.optim.LBFGS([x], lr=req.lr or 1.0, max_iter=1, history_size=LBFGS_HISTORY,
+                             tolerance_grad=-1, tolerance_change=-1)
+
+
+def _style_views(req, region_styles_t, scale_size, device):
+    """Each style image at style_scale × this scale's longest side."""
+    longest = round(max(scale_size) * req.style_scale)
+    out = []
+    for styles in region_styles_t:
+        views = []
+        for s in styles:
+            w, h = images.fit_longest(s.shape[-1], s.shape[-2], longest)
+            views.append(images.resize_tensor(s, (h, w)).to(device))
+        out.append(views)
+    return out
+
+
+def _check_memory(net, req, plan_, device) -> float:
+    w, h = plan_.output_size
+    longest = round(max(w, h) * req.style_scale)
+    style_hws = [images.fit_longest(*s.size, longest)[::-1] for r in plan_.regions for s in r.styles]
+    history = LBFGS_HISTORY if req.optimizer == "lbfgs" else 2
+    need = memory.estimate_bytes(net, (h, w), style_hws, history)
+    have = devices.available_bytes(device)
+    if have is not None and need > 0.9 * have:
+        lo, hi = MIN_SIDE, max(w, h)
+        while lo < hi:  # largest longest side that fits
+            mid = (lo + hi + 1) // 2
+            mw, mh = images.fit_longest(w, h, mid)
+            sh = [images.fit_longest(sw, sh_, round(mid * req.style_scale))[::-1] for sh_, sw in style_hws]
+            if memory.estimate_bytes(net, (mh, mw), sh, history) <= 0.9 * have:
+                lo = mid
+            else:
+                hi = mid - 1
+        fits = f"the largest size that fits is about --size {lo}" if lo > MIN_SIDE else "no size fits"
+        raise EngineError("out_of_memory",
+                          f"a {w}x{h} result needs about {need / 2**30:.1f} GiB on {device.type} but only "
+                          f"{have / 2**30:.1f} GiB is free; {fits} (or free memory / use another device)")
+    return need / 2**20
+
+
+def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeResult:
+    """Stylise ``request.content``; ``on_progress`` gets ``Started`` then ``Progress`` events.
+
+    ``cancel`` (a ``CancelToken``) is checked once per optimisation step; a
+    cancelled run raises ``Cancelled`` and writes nothing.
+    """
+    t0 = time.perf_counter()
+    req = request
+    if req.output is not None:
+        inputs = [req.content, *req.styles, req.mask] + [p for r in req.regions for p in (*r.styles, r.mask)]
+        images.check_output_path(req.output, inputs)
+    plan_ = plan(req)
+    device = devices.pick(req.device)
+    if req.threads:
+        torch.set_num_threads(int(req.threads))
+    net, source = load_features(req.model, req.weights, req.pooling)
+    net = net.truncate([req.content_layer, *req.style_layers]).to(device)
+    need_mb = _check_memory(net, req, plan_, device)
+    emit = on_progress or (lambda _event: None)
+    emit(Started(plan_.content.rgb.size, plan_.output_size, plan_.scales, plan_.steps, str(device),
+                 req.model, source, round(need_mb, 1)))
+    check(cancel)
+
+    out_w, out_h = plan_.output_size
+    content_full = images.to_tensor(images.resize(plan_.content.rgb, (out_w, out_h))).to(device)
+    styles_t = [[images.to_tensor(s).to(device) for s in r.styles] for r in plan_.regions]
+    target_content = content_full
+    if req.preserve_color == "luminance":
+        target_content = color.as_gray_rgb(color.luminance(content_full))
+        styles_t = [[color.match_luminance(s, content_full) for s in ss] for ss in styles_t]
+    elif req.preserve_color == "histogram":
+        styles_t = [[color.match_histogram(s, content_full) for s in ss] for ss in styles_t]
+
+    generator = torch.Generator().manual_seed(int(req.seed))
+    costs = [s * w * h for s, (w, h) in zip(plan_.steps, plan_.scales)]
+    done_cost, total_cost = 0.0, float(sum(costs))
+    x, terms = None, {}
+    for k, ((w, h), steps) in enumerate(zip(plan_.scales, plan_.steps)):
+        content = images.resize_tensor(target_content, (h, w))
+        masks = [_tensor_mask(r.mask, (h, w), device) for r in plan_.regions]
+        union = _union(masks)
+        objective = Objective(net, req, plan_, content, _style_views(req, styles_t, (w, h), device), masks)
+        if x is None:
+            x = content.clone() if req.init == "content" else torch.rand(content.shape, generator=generator).to(device)
+        else:
+            x = images.resize_tensor(x, (h, w))
+        x = _composite(x, content, union).detach().requires_grad_(True)
+        opt = _optimizer(req, x)
+
+        def closure():
+            nonlocal terms
+            opt.zero_grad()
+            total, terms = objective(_composite(x, content, union))
+            total.backward()
+            return total
+
+        for step in range(1, steps + 1):
+            check(cancel)
+            opt.step(closure)
+            if not math.isfinite(terms["total"]):
+                raise EngineError("internal", "the optimisation diverged (loss is not finite); "
+                                  "try --optimizer adam or a smaller --lr")
+            fraction = (done_cost + costs[k] * step / steps) / total_cost
+            elapsed = time.perf_counter() - t0
+            eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
+            emit(Progress(k, len(plan_.scales), (w, h), step, steps, round(fraction, 5), round(elapsed, 3),
+                          None if eta is None else round(eta, 1), dict(terms)))
+        done_cost += costs[k]
+        x = _composite(x, content, union).detach().clamp(0, 1)
+    check(cancel)
+
+    with torch.no_grad():
+        final_terms = objective(x)[1]
+        styled = color.recombine(x, content_full) if req.preserve_color == "luminance" else x
+        union = _union([_tensor_mask(r.mask, (out_h, out_w), device) for r in plan_.regions])
+        # Outside the region the result is the content itself, exactly (0·styled + 1·content).
+        result = _composite(styled, content_full, union)
+    image = _finish(images.to_pil(result), plan_.content, (out_w, out_h))
+    check(cancel)
+    if req.output is not None:
+        images.save_atomic(image, req.output)
+    return StylizeResult(image, req.output, time.perf_counter() - t0, final_terms, (out_w, out_h))
+
+
+def _finish(image, content: images.SplitImage, size):
+    """Gray in → gray out; the content's alpha goes back on."""
+    if content.gray:
+        image = image.convert("L")
+    if content.alpha is not None:
+        alpha = images.resize(content.alpha, size)
+        image = image.convert("LA" if content.gray else "RGBA")
+        image.putalpha(alpha)
+    return image
