@@ -1,0 +1,67 @@
+"""``nst-engine doctor``: is this engine ready? Versions, device, weights, and a 64 px smoke run."""
+from __future__ import annotations
+
+import platform
+import sys
+
+from PIL import Image, ImageDraw
+
+
+def _smoke_images():
+    """A synthetic content (soft shapes) and style (stripes), so the check needs no files."""
+    content = Image.new("RGB", (64, 64), (200, 180, 150))
+    draw = ImageDraw.Draw(content)
+    draw.ellipse((12, 12, 52, 52), fill=(40, 90, 160))
+    style = Image.new("RGB", (64, 64), (250, 220, 40))
+    draw = ImageDraw.Draw(style)
+    for x in range(0, 64, 8):
+        draw.line((x, 0, x + 32, 64), fill=(20, 20, 120), width=3)
+    return content, style
+
+
+def run(args, reporter, token) -> int:
+    import torch
+    import torchvision
+
+    from . import __version__, devices, weights
+    from .request import StylizeRequest
+    from .stylize import stylize
+
+    device = devices.pick(args.device)
+    found = weights.resolve(args.model, args.weights)
+    info = {
+        "event": "info",
+        "engine": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "device": str(device),
+        "cuda_available": torch.cuda.is_available(),
+        "threads": torch.get_num_threads(),
+        "model": args.model,
+        "weights": str(found) if found else f"not found; would download {weights.WEIGHTS_ENUMS[args.model].url}",
+    }
+    reporter.emit(info)
+    if reporter.__class__.__name__ != "JsonReporter":
+        for key, value in info.items():
+            if key != "event":
+                print(f"{key:>15}: {value}")
+    content, style = _smoke_images()
+    result = stylize(StylizeRequest(content=content, styles=[style], size=64, iterations=5, model=args.model,
+                                    weights=args.weights, device=args.device, threads=args.threads),
+                     lambda event: reporter.emit(event.to_event()), token)
+    event = result.to_event()
+    event["smoke_test"] = "passed"
+    reporter.emit(event)
+    if reporter.__class__.__name__ != "JsonReporter":
+        print(f"{'smoke test':>15}: passed (64 px, 5 steps, {result.seconds:.1f} s)")
+    return 0
+
+
+def register(sub) -> None:
+    from .cli import add_common
+
+    p = sub.add_parser("doctor", help="check the installation with a tiny real run")
+    add_common(p)
+    p.set_defaults(handler=run)
