@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+# Neural Style Transfer for GIMP 3 (Filters > Artistic > Neural Style Transfer...).
+#
+# This file holds every GIMP call of the plug-in. The engine (nst_engine, with
+# PyTorch) runs as a separate process in its own Python, started by nst_client.py
+# through its command line and JSON-lines progress protocol; see docs/plugin.md.
+import os
+import sys
+import traceback
+
+import gi
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nst_client as nc  # noqa: E402
+
+PROC_NAME = "plug-in-neural-style-transfer"
+RW = GObject.ParamFlags.READWRITE
+RGBA = "R'G'B'A u8"
+RGB = "R'G'B' u8"
+GRAY = "Y u8"
+
+
+def _choice(items):
+    choice = Gimp.Choice.new()
+    for i, (nick, label, help_text) in enumerate(items):
+        choice.add(nick, i, label, help_text)
+    return choice
+
+
+# ----------------------------------------------------------------------------- pixels
+
+def _read(drawable, rect, fmt, abyss=Gegl.AbyssPolicy.NONE):
+    """Bytes of ``rect`` (x, y, w, h, drawable coordinates) in babl format ``fmt``."""
+    x, y, w, h = rect
+    data = drawable.get_buffer().get(Gegl.Rectangle.new(x, y, w, h), 1.0, fmt, abyss)
+    return bytes(data)
+
+
+def _write(drawable, rect, fmt, data):
+    x, y, w, h = rect
+    buf = drawable.get_buffer()
+    buf.set(Gegl.Rectangle.new(x, y, w, h), fmt, data)
+    buf.flush()
+    drawable.update(x, y, w, h)
+
+
+def _export_png(data, width, height, fmt, path):
+    """Write pixels to a PNG with GIMP's own exporter, through a hidden temporary image."""
+    gray = fmt == GRAY
+    tmp = Gimp.Image.new(width, height, Gimp.ImageBaseType.GRAY if gray else Gimp.ImageBaseType.RGB)
+    try:
+        tmp.undo_disable()
+        layer = Gimp.Layer.new(tmp, "pixels", width, height,
+                               Gimp.ImageType.GRAY_IMAGE if gray else Gimp.ImageType.RGB_IMAGE,
+                               100.0, Gimp.LayerMode.NORMAL)
+        tmp.insert_layer(layer, None, 0)
+        _write(layer, (0, 0, width, height), fmt, data)
+        if not Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, tmp, Gio.File.new_for_path(path), None):
+            raise nc.NstError(f"GIMP could not write the temporary file {path}.")
+    finally:
+        tmp.delete()
+
+
+def _export_file_as_png(src_path, path):
+    """Convert an image file the engine cannot read (e.g. XCF) to PNG with GIMP's loaders."""
+    try:
+        img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(src_path))
+    except GLib.Error as e:
+        raise nc.NstError(f"GIMP cannot open the style image {src_path}: {e.message}")
+    if img is None:
+        raise nc.NstError(f"GIMP cannot open the style image {src_path}.")
+    try:
+        img.undo_disable()
+        if img.get_base_type() != Gimp.ImageBaseType.RGB:
+            img.convert_rgb()
+        img.flatten()
+        if not Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(path), None):
+            raise nc.NstError(f"GIMP could not convert the style image {src_path} to PNG.")
+    finally:
+        img.delete()
+
+
+def _load_result(path, width, height):
+    """The engine's PNG, loaded by GIMP, scaled to width x height, as R'G'B'A u8 bytes."""
+    try:
+        img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+    except GLib.Error as e:
+        raise nc.NstError(f"GIMP cannot read the engine's result {path}: {e.message}")
+    if img is None:
+        raise nc.NstError(f"GIMP cannot read the engine's result {path}.")
+    try:
+        img.undo_disable()
+        if img.get_base_type() != Gimp.ImageBaseType.RGB:
+            img.convert_rgb()
+        if img.get_width() != width or img.get_height() != height:
+            Gimp.context_push()
+            try:
+                Gimp.context_set_interpolation(Gimp.InterpolationType.CUBIC)
+                img.scale(width, height)
+            finally:
+                Gimp.context_pop()
+        layer = img.flatten()
+        return _read(layer, (0, 0, width, height), RGBA, Gegl.AbyssPolicy.CLAMP)
+    finally:
+        img.delete()
+
+
+# ----------------------------------------------------------------------------- the run
+
+class _Progress:
+    def __init__(self):
+        self.last_text = None
+
+    def __call__(self, ev):
+        frac = nc.progress_fraction(ev)
+        text = nc.progress_text(ev)
+        if text != self.last_text:
+            Gimp.progress_set_text(text)
+            self.last_text = text
+        if frac is not None:
+            Gimp.progress_update(frac)
+
+
+def _target_layer(image, drawables):
+    if drawables is None or len(drawables) != 1:
+        raise nc.NstError("Select exactly one layer to stylise (Neural Style Transfer works on one "
+                          f"layer at a time; {0 if drawables is None else len(drawables)} selected).")
+    d = drawables[0]
+    if isinstance(d, Gimp.LayerMask):
+        d = Gimp.Layer.from_mask(d)
+    if not isinstance(d, Gimp.Layer):
+        raise nc.NstError("Neural Style Transfer works on a layer: select a layer, not a channel.")
+    if d.is_group():
+        raise nc.NstError("Neural Style Transfer cannot stylise a layer group: select a normal layer "
+                          "(or merge the group first).")
+    base = image.get_base_type()
+    if base not in (Gimp.ImageBaseType.RGB, Gimp.ImageBaseType.GRAY):
+        raise nc.NstError("Unsupported image mode (indexed): convert the image to RGB first "
+                          "(Image > Mode > RGB).")
+    return d
+
+
+def _style_choice(config):
+    source = config.get_property("style-source") or "auto"
+    layer = config.get_property("style-layer")
+    gfile = config.get_property("style-file")
+    path = gfile.get_path() if gfile is not None else None
+    if source == "layer" or (source == "auto" and layer is not None):
+        if layer is None or not layer.is_valid():
+            raise nc.NstError("Style source is \"layer\" but no style layer is chosen: pick a layer "
+                              "of an open image as the style.")
+        return "layer", layer
+    if not path:
+        raise nc.NstError("Choose a style image: a file (Style image) or a layer of an open image "
+                          "(Style layer).")
+    if not os.path.isfile(path):
+        raise nc.NstError(f"The style image {path} does not exist.")
+    return "file", path
+
+
+def stylize(procedure, image, drawables, config):
+    layer = _target_layer(image, drawables)
+    cfg = nc.load_config()
+    style_kind, style = _style_choice(config)
+    if style_kind == "layer" and style == layer:
+        pass  # allowed: the layer's own texture as style
+
+    width, height = layer.get_width(), layer.get_height()
+    ok, off_x, off_y = layer.get_offsets()
+    layer_rect = (off_x, off_y, width, height)
+
+    mask_drawable = layer.get_mask()
+    sel_bounds = None
+    if not Gimp.Selection.is_empty(image):
+        ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+        if non_empty:
+            sel_bounds = (x1, y1, x2 - x1, y2 - y1)
+    region = nc.choose_region(config.get_property("region") or "auto",
+                              mask_drawable is not None, sel_bounds, layer_rect)
+
+    Gimp.progress_init("Neural style transfer: preparing")
+    source_rgba = _read(layer, (0, 0, width, height), RGBA)
+    mask = None
+    if region == "mask":
+        mask = _read(mask_drawable, (0, 0, width, height), GRAY)
+    elif region == "selection":
+        # The selection channel covers the image; read the layer's rectangle of it
+        # (image coordinates; outside the image reads as unselected).
+        mask = _read(image.get_selection(), layer_rect, GRAY)
+    if mask is not None and nc.mask_is_empty(mask):
+        what = "layer mask is black" if region == "mask" else "selection does not cover the layer"
+        raise nc.RegionError(f"Nothing to stylise: the {what}. Choose another region.")
+
+    with nc.RunDir() as run:
+        content_png = run.file("content.png")
+        _export_png(_read(layer, (0, 0, width, height), RGB), width, height, RGB, content_png)
+        mask_png = None
+        if mask is not None:
+            mask_png = run.file("mask.png")
+            _export_png(mask, width, height, GRAY, mask_png)
+        if style_kind == "layer":
+            style_png = run.file("style.png")
+            sw, sh = style.get_width(), style.get_height()
+            _export_png(_read(style, (0, 0, sw, sh), RGB), sw, sh, RGB, style_png)
+            style_name = nc.style_layer_name(style.get_name(), is_file=False)
+        else:
+            if style.lower().endswith(nc.ENGINE_READABLE):
+                style_png = style
+            else:
+                style_png = run.file("style.png")
+                _export_file_as_png(style, style_png)
+            style_name = nc.style_layer_name(style)
+
+        job = nc.Job(content=content_png, style=style_png, output=run.file("result.png"),
+                     layer_size=(width, height), mask=mask_png,
+                     strength=config.get_property("strength"),
+                     preset=config.get_property("preset") or "balanced",
+                     size=config.get_property("size"),
+                     preserve_color=config.get_property("preserve-color"),
+                     seed=config.get_property("seed"),
+                     iterations=config.get_property("iterations"))
+        argv = nc.build_argv(cfg, job)
+        Gimp.progress_set_text("Neural style transfer: starting the engine")
+        nc.run_engine(argv, nc.engine_env(cfg), run.file("engine-stderr.log"),
+                      on_event=_Progress(), popen_kw=nc.popen_kwargs(cfg, run.path))
+        Gimp.progress_set_text("Neural style transfer: adding the layer")
+        result = _load_result(job.output, width, height)
+
+    pixels = nc.compose_result(result, source_rgba, mask)
+    layer_type = (Gimp.ImageType.RGBA_IMAGE if image.get_base_type() == Gimp.ImageBaseType.RGB
+                  else Gimp.ImageType.GRAYA_IMAGE)
+
+    image.undo_group_start()
+    new = None
+    try:
+        new = Gimp.Layer.new(image, style_name, width, height, layer_type, 100.0,
+                             Gimp.LayerMode.NORMAL)
+        image.insert_layer(new, layer.get_parent(), image.get_item_position(layer))
+        new.set_offsets(off_x, off_y)
+        _write(new, (0, 0, width, height), RGBA, pixels)
+        if mask is not None:
+            new_mask = new.create_mask(Gimp.AddMaskType.WHITE)
+            new.add_mask(new_mask)
+            _write(new_mask, (0, 0, width, height), GRAY, mask)
+        image.set_selected_layers([new])
+    except Exception:
+        if new is not None and new.is_valid() and new.get_image() is not None:
+            image.remove_layer(new)
+        raise
+    finally:
+        image.undo_group_end()
+    Gimp.progress_update(1.0)
+    Gimp.progress_end()
+    Gimp.displays_flush()
+    return new
+
+
+# ----------------------------------------------------------------------------- procedure
+
+def run(procedure, run_mode, image, drawables, config, data):
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        gi.require_version("GimpUi", "3.0")
+        from gi.repository import GimpUi
+        GimpUi.init(PROC_NAME)
+        dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
+        dialog.fill(["style-source", "style-file", "style-layer", "strength", "preset", "size",
+                     "preserve-color", "region", "seed", "iterations"])
+        ok = dialog.run()
+        dialog.destroy()
+        if not ok:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        Gegl.init(None)
+        new = stylize(procedure, image, drawables, config)
+    except nc.Cancelled as e:
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error(str(e)))
+    except nc.NstError as e:
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(e)))
+    except Exception as e:  # a bug: say so, with the traceback in GIMP's error console/stderr
+        traceback.print_exc()
+        return procedure.new_return_values(
+            Gimp.PDBStatusType.EXECUTION_ERROR,
+            GLib.Error(f"Neural Style Transfer failed unexpectedly: {e.__class__.__name__}: {e}"))
+    retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    retval.remove(1)
+    retval.insert(1, GObject.Value(Gimp.Layer, new))
+    return retval
+
+
+class NeuralStyleTransfer(Gimp.PlugIn):
+    def do_set_i18n(self, name):
+        return False
+
+    def do_query_procedures(self):
+        return [PROC_NAME]
+
+    def do_create_procedure(self, name):
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label("_Neural Style Transfer...")
+        procedure.add_menu_path("<Image>/Filters/Artistic")
+        procedure.set_documentation(
+            "Paint a layer in the style of another image (neural style transfer)",
+            "Adds a new layer above the selected layer, with the layer's content painted in the "
+            "style of a style image (a file, or a layer of any open image). With a layer mask or a "
+            "selection, only that region is stylised and the new layer gets a matching layer mask. "
+            "The engine runs as a separate process (see docs/plugin.md); the source layer is not "
+            "modified and the whole change is one undo step.",
+            name)
+        procedure.set_attribution("gimp-neural-style contributors", "gimp-neural-style contributors",
+                                  "2025")
+        procedure.add_choice_argument(
+            "style-source", "Style so_urce",
+            "Where the style comes from: 'auto' (the style layer when one is set, else the file), "
+            "'file' or 'layer'",
+            _choice([("auto", "Automatic (layer if chosen, else file)", ""),
+                     ("file", "Style image file", ""),
+                     ("layer", "Layer of an open image", "")]),
+            "auto", RW)
+        procedure.add_file_argument(
+            "style-file", "Style _image", "Image file whose style is painted onto the layer",
+            Gimp.FileChooserAction.OPEN, True, None, RW)
+        procedure.add_layer_argument(
+            "style-layer", "Style _layer",
+            "A layer of any open image to use as the style (used instead of the file when set)",
+            True, RW)
+        procedure.add_double_argument(
+            "strength", "_Strength",
+            "Style strength 0..1 (0.5 = the engine's default style weight; each 0.1 multiplies the "
+            "style weight by 2)", 0.0, 1.0, 0.5, RW)
+        procedure.add_choice_argument(
+            "preset", "_Quality",
+            "Quality preset: draft (fast preview, at most 256 px), balanced (512 px), best (1024 px, "
+            "most iterations)",
+            _choice([("draft", "Draft (fast, up to 256 px)", ""),
+                     ("balanced", "Balanced (up to 512 px)", ""),
+                     ("best", "Best (slow, up to 1024 px)", "")]),
+            "balanced", RW)
+        procedure.add_int_argument(
+            "size", "Result si_ze",
+            "Longest side of the computed result in pixels; 0 = the layer's size capped by the "
+            "quality preset. The result is scaled to the layer's size.", 0, 8192, 0, RW)
+        procedure.add_boolean_argument(
+            "preserve-color", "_Keep content colours",
+            "Keep the layer's colours (only the style's texture is taken); off = take the style's "
+            "colours", False, RW)
+        procedure.add_choice_argument(
+            "region", "_Region",
+            "Where to stylise: 'auto' (the layer mask, else the selection, else the whole layer), "
+            "'mask', 'selection' or 'none' (whole layer)",
+            _choice([("auto", "Automatic (mask, else selection, else whole layer)", ""),
+                     ("mask", "Layer mask", ""),
+                     ("selection", "Selection", ""),
+                     ("none", "Whole layer", "")]),
+            "auto", RW)
+        procedure.add_int_argument(
+            "seed", "S_eed", "Random seed (same seed and settings = same result)",
+            0, 2147483647, 0, RW)
+        procedure.add_int_argument(
+            "iterations", "_Iterations",
+            "Iterations at the finest scale; 0 = the quality preset's", 0, 10000, 0, RW)
+        procedure.add_layer_return_value(
+            "layer", "Layer", "The new stylised layer", False, RW)
+        return procedure
+
+
+Gimp.main(NeuralStyleTransfer.__gtype__, sys.argv)

@@ -1,0 +1,636 @@
+"""GIMP-independent half of the Neural Style Transfer plug-in.
+
+Everything here is plain Python (3.9+, standard library only) so it can be unit
+tested without GIMP: the configuration file, the engine's command line and
+environment, starting the engine, reading its JSON-lines progress protocol
+(docs/engine-protocol.md), error messages, region maths and the per-run
+private temporary folders.
+
+The GIMP side (neural-style-transfer.py) only moves pixels and talks to GIMP.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+CONFIG_NAME = "nst-config.json"
+CONFIG_ENV = "NST_PLUGIN_CONFIG"
+TEMP_PREFIX = "nst-gimp-"
+INSTALL_HINT = ("Run `python install.py` from the gimp-neural-style project folder "
+                "(it installs the engine and writes this file), then try again.")
+
+# Preset -> (engine --quality, longest side cap in pixels). The cap applies when the
+# `size` argument is 0 ("the layer's size").
+PRESETS: Dict[str, Tuple[str, int]] = {
+    "draft": ("draft", 256),
+    "balanced": ("balanced", 512),
+    "best": ("best", 1024),
+}
+REGIONS = ("auto", "mask", "selection", "none")
+STYLE_SOURCES = ("auto", "file", "layer")
+# Extensions the engine reads directly (Pillow); other style files are converted by GIMP.
+ENGINE_READABLE = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm")
+
+# Variables from GIMP's (or a bundle's) environment that must not reach the engine's Python.
+STRIPPED_ENV = (
+    "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "PYTHONUSERBASE",
+    "PYTHONSAFEPATH", "PYTHONNOUSERSITE", "PYTHONPLATLIBDIR", "__PYVENV_LAUNCHER__",
+    "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
+    "LD_LIBRARY_PATH", "LD_PRELOAD", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH",
+    "DYLD_INSERT_LIBRARIES",
+    "GI_TYPELIB_PATH", "GDK_PIXBUF_MODULE_FILE", "GDK_PIXBUF_MODULEDIR", "GIO_MODULE_DIR",
+    "GTK_PATH", "GTK_EXE_PREFIX", "GTK_DATA_PREFIX", "GEGL_PATH", "BABL_PATH",
+    "GIMP3_PLUGINDIR", "GIMP3_DATADIR", "GIMP3_SYSCONFDIR", "GIMP3_LOCALEDIR",
+    "FONTCONFIG_FILE", "FONTCONFIG_PATH", "SSL_CERT_FILE",
+)
+
+CREATE_NO_WINDOW = 0x08000000  # Windows: no console window flashes up for the engine
+
+
+# --------------------------------------------------------------------------- errors
+
+class NstError(Exception):
+    """An error to show to the user as it is (the message says what to do)."""
+
+
+class ConfigError(NstError):
+    pass
+
+
+class RegionError(NstError):
+    pass
+
+
+class EngineError(NstError):
+    def __init__(self, message: str, code: str = "internal", exit_code: Optional[int] = None,
+                 stderr_tail: str = ""):
+        self.code = code
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+        self.engine_message = message
+        super().__init__(format_engine_error(message, code, exit_code, stderr_tail))
+
+
+class Cancelled(NstError):
+    pass
+
+
+def format_engine_error(message: str, code: str = "internal", exit_code: Optional[int] = None,
+                        stderr_tail: str = "") -> str:
+    head = {
+        "bad_input": "The style transfer engine rejected the input",
+        "weights_missing": "The style transfer engine has no network weights",
+        "out_of_memory": "The image is too large for this computer",
+        "cancelled": "The style transfer was cancelled",
+        "internal": "The style transfer engine failed",
+    }.get(code, "The style transfer engine failed")
+    text = f"{head}: {message.strip() or 'no message'}"
+    if code == "weights_missing":
+        text += f"\n{INSTALL_HINT}"
+    if exit_code is not None and exit_code != 0:
+        text += f"\n(engine exit status {exit_code})"
+    if stderr_tail.strip():
+        text += "\n\nEngine log (last lines):\n" + stderr_tail.rstrip()
+    return text
+
+
+# --------------------------------------------------------------------------- config
+
+@dataclass
+class Config:
+    path: str
+    engine_python: str
+    engine_path: Optional[str] = None
+    weights: Optional[str] = None
+    model: Optional[str] = None
+    device: Optional[str] = None
+    threads: Optional[int] = None
+    extra_args: List[str] = field(default_factory=list)
+    env: Dict[str, str] = field(default_factory=dict)
+
+
+def plugin_dir() -> str:
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def config_path(environ: Optional[dict] = None, directory: Optional[str] = None) -> str:
+    environ = os.environ if environ is None else environ
+    override = environ.get(CONFIG_ENV)
+    if override:
+        return os.path.abspath(os.path.expanduser(override))
+    return os.path.join(directory or plugin_dir(), CONFIG_NAME)
+
+
+def _resolve(base: str, value: str) -> str:
+    value = os.path.expanduser(os.path.expandvars(value))
+    return value if os.path.isabs(value) else os.path.normpath(os.path.join(base, value))
+
+
+def load_config(path: Optional[str] = None, environ: Optional[dict] = None) -> Config:
+    """Read and check the engine configuration; raise ConfigError with advice."""
+    path = path or config_path(environ)
+    if not os.path.isfile(path):
+        raise ConfigError(f"The neural style transfer engine is not configured: {path} is missing.\n"
+                          f"{INSTALL_HINT}")
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"The engine configuration {path} cannot be read ({e}).\n{INSTALL_HINT}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"The engine configuration {path} is not a JSON object.\n{INSTALL_HINT}")
+    base = os.path.dirname(path)
+    py = data.get("engine_python")
+    if not isinstance(py, str) or not py:
+        raise ConfigError(f"The engine configuration {path} has no \"engine_python\".\n{INSTALL_HINT}")
+    py = _resolve(base, py)
+    if not os.path.isfile(py):
+        raise ConfigError(f"The engine's Python {py} (from {path}) does not exist: the engine is not "
+                          f"installed or was moved.\n{INSTALL_HINT}")
+    cfg = Config(path=path, engine_python=py)
+    for key in ("engine_path", "weights"):
+        v = data.get(key)
+        if v:
+            if not isinstance(v, str):
+                raise ConfigError(f"\"{key}\" in {path} must be a path (a string).")
+            v = _resolve(base, v)
+            if key == "engine_path" and not os.path.isdir(v):
+                raise ConfigError(f"The engine folder {v} (\"engine_path\" in {path}) does not exist.\n"
+                                  f"{INSTALL_HINT}")
+            if key == "weights" and not os.path.isfile(v):
+                raise ConfigError(f"The network weights {v} (\"weights\" in {path}) are missing.\n"
+                                  f"{INSTALL_HINT}")
+            setattr(cfg, key, v)
+    for key in ("model", "device"):
+        v = data.get(key)
+        if v is not None:
+            if not isinstance(v, str):
+                raise ConfigError(f"\"{key}\" in {path} must be a string.")
+            setattr(cfg, key, v)
+    threads = data.get("threads")
+    if threads is not None:
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+            raise ConfigError(f"\"threads\" in {path} must be a non-negative integer.")
+        cfg.threads = threads or None
+    extra = data.get("extra_args", [])
+    if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+        raise ConfigError(f"\"extra_args\" in {path} must be a list of strings.")
+    cfg.extra_args = list(extra)
+    env = data.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                            for k, v in env.items()):
+        raise ConfigError(f"\"env\" in {path} must map names to strings.")
+    cfg.env = dict(env)
+    return cfg
+
+
+# --------------------------------------------------------------------------- the job
+
+@dataclass
+class Job:
+    content: str                   # PNG of the source layer (RGB)
+    style: str                     # style image file
+    output: str                    # where the engine writes its PNG
+    layer_size: Tuple[int, int]    # (width, height) of the source layer
+    mask: Optional[str] = None     # grayscale PNG, same size as content
+    strength: float = 0.5
+    preset: str = "balanced"
+    size: int = 0
+    preserve_color: bool = False
+    seed: int = 0
+    iterations: int = 0
+
+
+def result_size(layer_w: int, layer_h: int, size: int, preset: str) -> int:
+    """Longest side of the engine's result in pixels.
+
+    ``size`` 0 means the layer's longest side, capped by the preset; an explicit
+    ``size`` is honoured but never larger than the layer (the result is scaled
+    to the layer afterwards, so upscaling in the engine would only cost time)."""
+    if preset not in PRESETS:
+        raise NstError(f"Unknown preset {preset!r}: use one of {', '.join(PRESETS)}.")
+    longest = max(int(layer_w), int(layer_h))
+    if longest < 1:
+        raise NstError("The layer is empty (0 pixels).")
+    cap = PRESETS[preset][1]
+    target = cap if size <= 0 else int(size)
+    return max(16, min(longest, target)) if longest >= 16 else longest
+
+
+def build_argv(cfg: Config, job: Job) -> List[str]:
+    """The engine's command line (docs/engine-protocol.md)."""
+    quality = PRESETS[job.preset][0] if job.preset in PRESETS else None
+    if quality is None:
+        raise NstError(f"Unknown preset {job.preset!r}: use one of {', '.join(PRESETS)}.")
+    strength = min(1.0, max(0.0, float(job.strength)))
+    argv = [cfg.engine_python, "-m", "nst_engine", "stylize", job.content,
+            "--style", job.style, "-o", job.output,
+            "--progress", "json", "--watch-stdin",
+            "--quality", quality,
+            "--size", str(result_size(job.layer_size[0], job.layer_size[1], job.size, job.preset)),
+            "--strength", f"{strength:.4g}",
+            "--preserve-color", "luminance" if job.preserve_color else "none",
+            "--seed", str(int(job.seed))]
+    if job.iterations and job.iterations > 0:
+        argv += ["--iterations", str(int(job.iterations))]
+    if job.mask:
+        argv += ["--mask", job.mask]
+    if cfg.model:
+        argv += ["--model", cfg.model]
+    if cfg.weights:
+        argv += ["--weights", cfg.weights]
+    if cfg.device:
+        argv += ["--device", cfg.device]
+    if cfg.threads:
+        argv += ["--threads", str(cfg.threads)]
+    argv += cfg.extra_args
+    return argv
+
+
+def engine_env(cfg: Optional[Config] = None, base: Optional[dict] = None) -> Dict[str, str]:
+    """The engine's environment: GIMP's, minus what would break another Python."""
+    env = dict(os.environ if base is None else base)
+    for name in STRIPPED_ENV:
+        env.pop(name, None)
+    for name in list(env):
+        if name.startswith("PYTHON") or name.startswith("GIMP"):
+            env.pop(name, None)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    if cfg is not None:
+        env.update(cfg.env)
+    return env
+
+
+def popen_kwargs(cfg: Optional[Config] = None, workdir: Optional[str] = None) -> dict:
+    """Arguments for subprocess.Popen: no window on Windows, engine source as cwd."""
+    kw = {}
+    if sys.platform == "win32":
+        kw["creationflags"] = CREATE_NO_WINDOW
+    kw["cwd"] = (cfg.engine_path if cfg is not None and cfg.engine_path else workdir) or None
+    return kw
+
+
+# --------------------------------------------------------------------------- protocol
+
+def parse_event(line) -> Optional[dict]:
+    """One stdout line -> event dict, or None for anything that is not an event."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(ev, dict) or not isinstance(ev.get("event"), str):
+        return None
+    return ev
+
+
+def format_duration(seconds) -> str:
+    """61 -> '1:01', 3725 -> '1:02:05'."""
+    s = max(0, int(round(float(seconds))))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_text(ev: dict) -> str:
+    """Text for GIMP's progress bar from an event."""
+    kind = ev.get("event")
+    if kind == "start":
+        steps = ev.get("total_steps")
+        dev = ev.get("device")
+        bits = ["Neural style transfer: starting"]
+        extra = []
+        if steps:
+            extra.append(f"{steps} steps")
+        if dev:
+            extra.append(f"on {dev}")
+        return bits[0] + (f" ({', '.join(extra)})" if extra else "")
+    if kind == "progress":
+        parts = []
+        try:
+            parts.append(f"Scale {int(ev['scale']) + 1}/{int(ev['scales'])}")
+        except (KeyError, TypeError, ValueError):
+            pass
+        try:
+            parts.append(f"step {int(ev['step'])}/{int(ev['steps'])}")
+        except (KeyError, TypeError, ValueError):
+            pass
+        eta = ev.get("eta_s")
+        if isinstance(eta, (int, float)) and eta == eta and eta >= 0:
+            parts.append(f"{format_duration(eta)} left")
+        return ", ".join(parts) if parts else "Neural style transfer"
+    if kind == "done":
+        return "Neural style transfer: done"
+    return "Neural style transfer"
+
+
+def progress_fraction(ev: dict) -> Optional[float]:
+    if ev.get("event") == "done":
+        return 1.0
+    f = ev.get("fraction")
+    if isinstance(f, (int, float)) and f == f:
+        return min(1.0, max(0.0, float(f)))
+    return None
+
+
+def tail(path: str, lines: int = 15, max_chars: int = 3000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    text = "\n".join(data.splitlines()[-lines:])
+    return text[-max_chars:]
+
+
+def run_engine(argv: Sequence[str], env: Dict[str, str], stderr_path: str,
+               on_event: Optional[Callable[[dict], None]] = None,
+               popen_kw: Optional[dict] = None) -> dict:
+    """Run the engine to completion; return its ``done`` event or raise EngineError.
+
+    The engine's stdin is a pipe that stays open while we run: with
+    ``--watch-stdin`` the engine cancels itself when it reaches EOF, i.e. when this
+    process dies (GIMP kills the plug-in when the user presses Cancel)."""
+    popen_kw = dict(popen_kw or {})
+    try:
+        with open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=err, env=env, close_fds=True, **popen_kw)
+    except OSError as e:
+        raise EngineError(f"cannot start the engine's Python {argv[0]}: {e}. {INSTALL_HINT}",
+                          code="internal")
+    last: Optional[dict] = None
+    try:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            ev = parse_event(raw)
+            if ev is None:
+                continue
+            last = ev
+            if on_event is not None:
+                on_event(ev)
+        rc = proc.wait()
+    except BaseException:
+        stop_engine(proc)
+        raise
+    finally:
+        for stream in (proc.stdout, proc.stdin):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
+    if last is not None and last.get("event") == "done":
+        out = last.get("output")
+        if rc == 0:
+            return last
+        # The engine reported success and wrote its result, then crashed while exiting
+        # (seen: an abort in interpreter shutdown). The result is complete: use it.
+        if isinstance(out, str) and os.path.isfile(out):
+            sys.stderr.write(f"neural-style-transfer: engine exited with status {rc} after "
+                             f"reporting success; using its result\n")
+            return last
+    stderr_tail = tail(stderr_path)
+    if last is not None and last.get("event") == "error":
+        code = str(last.get("code") or "internal")
+        if code == "cancelled":
+            raise Cancelled("The style transfer was cancelled.")
+        raise EngineError(str(last.get("message") or ""), code=code, exit_code=rc,
+                          stderr_tail=stderr_tail)
+    if rc == 0:
+        msg = "the engine finished without reporting a result"
+    elif rc < 0:
+        msg = f"the engine was killed by signal {-rc}"
+    elif rc in (1,) and "No module named" in stderr_tail:
+        msg = ("the engine's Python cannot find the nst_engine package (check \"engine_python\" "
+               "and \"engine_path\" in the configuration)")
+    else:
+        msg = "the engine stopped without an error report"
+    raise EngineError(msg, code="internal", exit_code=rc, stderr_tail=stderr_tail)
+
+
+def stop_engine(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Close the engine's stdin (it cancels), then terminate/kill if it lingers."""
+    try:
+        if proc.stdin:
+            proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --------------------------------------------------------------------------- regions
+
+Rect = Tuple[int, int, int, int]  # x, y, width, height
+
+
+def intersect(a: Rect, b: Rect) -> Optional[Rect]:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return (x1, y1, x2 - x1, y2 - y1)
+
+
+def choose_region(mode: str, has_layer_mask: bool, selection_bounds: Optional[Rect],
+                  layer_rect: Rect) -> str:
+    """Which region to use: 'mask', 'selection' or 'none'.
+
+    ``selection_bounds`` is the selection's bounding box in image coordinates, or
+    None when the selection is empty; ``layer_rect`` is the layer's (x, y, w, h)
+    in image coordinates. ``auto``: the layer mask, else a selection, else the
+    whole layer."""
+    if mode not in REGIONS:
+        raise RegionError(f"Unknown region {mode!r}: use one of {', '.join(REGIONS)}.")
+    if mode == "none":
+        return "none"
+    if mode == "mask":
+        if not has_layer_mask:
+            raise RegionError("Region is set to \"layer mask\" but the layer has no layer mask. "
+                              "Add one (Layer > Mask > Add Layer Mask) or choose another region.")
+        return "mask"
+    if mode == "selection":
+        if selection_bounds is None:
+            raise RegionError("Region is set to \"selection\" but the selection is empty. "
+                              "Select the area to stylise, or choose another region.")
+        if intersect(selection_bounds, layer_rect) is None:
+            raise RegionError("The selection does not overlap the layer: nothing to stylise.")
+        return "selection"
+    # auto
+    if has_layer_mask:
+        return "mask"
+    if selection_bounds is not None:
+        if intersect(selection_bounds, layer_rect) is None:
+            raise RegionError("The selection does not overlap the layer: nothing to stylise. "
+                              "Select part of the layer, or Select > None for the whole layer.")
+        return "selection"
+    return "none"
+
+
+def selection_rect_in_layer(selection_bounds: Rect, layer_rect: Rect) -> Optional[Rect]:
+    """The selection's bounding box in layer coordinates, clipped to the layer."""
+    r = intersect(selection_bounds, layer_rect)
+    if r is None:
+        return None
+    return (r[0] - layer_rect[0], r[1] - layer_rect[1], r[2], r[3])
+
+
+def crop_plane(data: bytes, width: int, height: int, rect: Rect, fill: int = 0) -> bytes:
+    """Cut ``rect`` (x, y, w, h; may stick out) from a one-byte-per-pixel plane."""
+    x, y, w, h = rect
+    out = bytearray([fill]) * (w * h)
+    inter = intersect((0, 0, width, height), rect)
+    if inter is None:
+        return bytes(out)
+    ix, iy, iw, ih = inter
+    for row in range(iy, iy + ih):
+        src = row * width + ix
+        dst = (row - y) * w + (ix - x)
+        out[dst:dst + iw] = data[src:src + iw]
+    return bytes(out)
+
+
+def mask_is_empty(mask: bytes) -> bool:
+    return not mask.strip(b"\x00")
+
+
+_ZERO_RUNS = re.compile(b"\x00+")
+
+
+def compose_result(result_rgba: bytes, source_rgba: bytes, mask: Optional[bytes]) -> bytes:
+    """The new layer's pixels (R'G'B'A u8).
+
+    Inside the region: the engine's colours; outside it (mask value 0): the source's
+    pixels exactly. The alpha is always the source's, so transparent parts of the
+    source stay transparent."""
+    n = len(source_rgba) // 4
+    if len(result_rgba) != len(source_rgba):
+        raise ValueError(f"result has {len(result_rgba)} bytes, source {len(source_rgba)}")
+    out = bytearray(result_rgba)
+    out[3::4] = source_rgba[3::4]
+    if mask is not None:
+        if len(mask) != n:
+            raise ValueError(f"mask has {len(mask)} pixels, layer {n}")
+        for m in _ZERO_RUNS.finditer(mask):
+            a, b = 4 * m.start(), 4 * m.end()
+            out[a:b] = source_rgba[a:b]
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------- temp folders
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        try:
+            import ctypes
+            kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+            if not handle:
+                return False
+            code = ctypes.c_ulong()
+            kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+            kernel32.CloseHandle(handle)
+            return code.value == 259  # STILL_ACTIVE
+        except Exception:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def cleanup_stale(tmp_root: Optional[str] = None, max_age_s: float = 7 * 24 * 3600,
+                  min_age_s: float = 0.0, now: Optional[float] = None) -> List[str]:
+    """Remove run folders left by plug-in runs that were killed (GIMP's Cancel
+    kills the plug-in). A folder is stale when the process that made it is gone
+    (and the folder is older than ``min_age_s``), or it is older than ``max_age_s``."""
+    tmp_root = tmp_root or tempfile.gettempdir()
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        names = os.listdir(tmp_root)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(TEMP_PREFIX):
+            continue
+        path = os.path.join(tmp_root, name)
+        m = re.match(re.escape(TEMP_PREFIX) + r"(\d+)-", name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            continue
+        age = now - st.st_mtime
+        dead = m is not None and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1)))
+        if (dead and age >= min_age_s) or age >= max_age_s:
+            shutil.rmtree(path, ignore_errors=True)
+            if not os.path.exists(path):
+                removed.append(path)
+    return removed
+
+
+class RunDir:
+    """A private temp folder for one run (mode 0700), always removed on exit."""
+
+    def __init__(self, tmp_root: Optional[str] = None):
+        self.tmp_root = tmp_root
+        self.path = ""
+
+    def __enter__(self) -> "RunDir":
+        try:
+            cleanup_stale(self.tmp_root)
+        except Exception:
+            pass
+        self.path = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=self.tmp_root)
+        return self
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def __exit__(self, *exc) -> None:
+        if self.path:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def style_layer_name(style: str, is_file: bool = True) -> str:
+    """The new layer's name, after the style: "Style: starry_night"."""
+    base = os.path.splitext(os.path.basename(style))[0] if is_file else style
+    base = base.strip() or "style"
+    return f"Style: {base}"

@@ -1,0 +1,342 @@
+# Executed INSIDE gimp-console-3.0 (python-fu-eval batch interpreter) by tests/gimp/harness.py:
+#   -b 'NST_PARAMS="/path/params.json"; exec(open("/path/batch_cases.py").read())'
+# Builds images, calls plug-in-neural-style-transfer non-interactively and writes what it
+# found to params["out"] (JSON). The pytest side asserts on that file: GIMP's exit status
+# alone is not trusted.
+import hashlib
+import json
+import os
+import time
+import traceback
+
+import gi
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+P = json.load(open(NST_PARAMS))  # noqa: F821  (defined by the -b command)
+IMAGES = P["images"]
+PROC = "plug-in-neural-style-transfer"
+RESULTS = {"cases": {}, "gimp_version": Gimp.version()}
+
+
+def save():
+    with open(P["out"] + ".tmp", "w") as f:
+        json.dump(RESULTS, f, indent=1)
+    os.replace(P["out"] + ".tmp", P["out"])
+
+
+def rect_bytes(drawable, x, y, w, h, fmt):
+    return bytes(drawable.get_buffer().get(Gegl.Rectangle.new(x, y, w, h), 1.0, fmt,
+                                           Gegl.AbyssPolicy.NONE))
+
+
+def layer_bytes(layer, fmt="R'G'B'A u8"):
+    return rect_bytes(layer, 0, 0, layer.get_width(), layer.get_height(), fmt)
+
+
+def digest(data):
+    return hashlib.sha1(data).hexdigest()
+
+
+def put(drawable, fmt, data):
+    buf = drawable.get_buffer()
+    buf.set(Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height()), fmt, data)
+    buf.flush()
+
+
+def snapshot(image):
+    """Layers (top to bottom, recursively one level) with name, size, offsets, pixel hash."""
+    out = []
+    for layer in image.get_layers():
+        ok, x, y = layer.get_offsets()
+        mask = layer.get_mask()
+        out.append({"name": layer.get_name(), "id": layer.get_id(),
+                    "size": [layer.get_width(), layer.get_height()], "offsets": [x, y],
+                    "pixels": digest(layer_bytes(layer)),
+                    "mask": digest(layer_bytes(mask, "Y u8")) if mask else None})
+    return out
+
+
+def photo_image(name="tubingen.jpg", size=(96, 64), canvas=(120, 90), offsets=(10, 7)):
+    """Image: [top (small, transparent), photo (offset), background]."""
+    img = Gimp.Image.new(canvas[0], canvas[1], Gimp.ImageBaseType.RGB)
+    bg = Gimp.Layer.new(img, "background", canvas[0], canvas[1], Gimp.ImageType.RGB_IMAGE, 100.0,
+                        Gimp.LayerMode.NORMAL)
+    img.insert_layer(bg, None, 0)
+    bg.fill(Gimp.FillType.WHITE)
+    photo = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, img,
+                                 Gio.File.new_for_path(os.path.join(IMAGES, name)))
+    img.insert_layer(photo, None, 0)
+    photo.set_name("photo")
+    photo.scale(size[0], size[1], False)
+    photo.set_offsets(*offsets)
+    top = Gimp.Layer.new(img, "top", 20, 20, Gimp.ImageType.RGBA_IMAGE, 100.0,
+                         Gimp.LayerMode.NORMAL)
+    img.insert_layer(top, None, 0)
+    top.fill(Gimp.FillType.TRANSPARENT)
+    img.clean_all()
+    return img, photo
+
+
+def call(img, layer, **args):
+    proc = Gimp.get_pdb().lookup_procedure(PROC)
+    if proc is None:
+        raise RuntimeError(f"procedure {PROC} is not registered (plug-in not found by GIMP)")
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", img)
+    config.set_core_object_array("drawables", [layer])
+    for key, value in args.items():
+        key = key.replace("_", "-")
+        if key == "style-file":
+            value = Gio.File.new_for_path(value)
+        config.set_property(key, value)
+    t = time.time()
+    result = proc.run(config)
+    status = result.index(0)
+    info = {"status": status.value_nick if hasattr(status, "value_nick") else str(status),
+            "seconds": round(time.time() - t, 2)}
+    if result.length() > 1:
+        v = result.index(1)
+        if isinstance(v, str):
+            info["message"] = v
+        elif isinstance(v, Gimp.Layer):
+            info["returned_layer"] = v.get_id()
+    return info
+
+
+DEFAULTS = dict(preset="draft", size=0, strength=0.5, seed=1, iterations=P.get("iterations", 8))
+
+
+def check_result(img, src, before, info, region_mask=None):
+    """Common checks of a successful run; region_mask = expected mask bytes or None."""
+    layers = img.get_layers()
+    names = [l.get_name() for l in layers]
+    info["layers_before"] = [l["name"] for l in before]
+    info["layers_after"] = names
+    pos = img.get_item_position(src)
+    new = layers[pos - 1] if pos > 0 else None
+    if new is None:
+        info["new_layer"] = None
+        return
+    ok, nx, ny = new.get_offsets()
+    ok, sx, sy = src.get_offsets()
+    new_px = layer_bytes(new)
+    src_px = layer_bytes(src)
+    n = new.get_width() * new.get_height()
+    changed = sum(1 for i in range(0, min(len(new_px), len(src_px)), 4)
+                  if new_px[i:i + 3] != src_px[i:i + 3])
+    d = {"name": new.get_name(), "id": new.get_id(), "size": [new.get_width(), new.get_height()],
+         "offsets": [nx, ny], "source_size": [src.get_width(), src.get_height()],
+         "source_offsets": [sx, sy], "changed_fraction": changed / max(1, n),
+         "is_gray": new.is_gray(), "has_alpha": new.has_alpha(),
+         "has_mask": new.get_mask() is not None, "parent_same": (new.get_parent() is None) == (src.get_parent() is None)}
+    mean_abs = sum(abs(a - b) for a, b in zip(new_px[0::4], src_px[0::4])) / max(1, n)
+    d["mean_abs_diff_red"] = mean_abs
+    d["alpha_equal_source"] = new_px[3::4] == src_px[3::4]
+    if region_mask is not None:
+        new_mask = layer_bytes(new.get_mask(), "Y u8") if new.get_mask() else b""
+        d["mask_equal_region"] = new_mask == region_mask
+        outside_diff = 0
+        inside_changed = 0
+        inside = 0
+        for i, m in enumerate(region_mask):
+            a, b = new_px[4 * i:4 * i + 4], src_px[4 * i:4 * i + 4]
+            if m == 0:
+                outside_diff += a != b
+            elif m == 255:
+                inside += 1
+                inside_changed += a[:3] != b[:3]
+        d["outside_pixels_differing"] = outside_diff
+        d["inside_changed_fraction"] = inside_changed / max(1, inside)
+        d["region_pixels"] = inside
+    info["new_layer"] = d
+    after = {l["id"]: l for l in snapshot(img)}
+    src_before = [l for l in before if l["id"] == src.get_id()][0]
+    info["source_unchanged"] = after[src.get_id()]["pixels"] == src_before["pixels"] and \
+        after[src.get_id()]["mask"] == src_before["mask"] and \
+        after[src.get_id()]["offsets"] == src_before["offsets"]
+    info["others_unchanged"] = all(after[l["id"]] == l for l in before)
+
+
+def unchanged(img, before, info):
+    after = snapshot(img)
+    info["layers_after"] = [l["name"] for l in after]
+    info["image_unchanged"] = after == before
+    info["dirty"] = img.is_dirty()
+
+
+# ----------------------------------------------------------------------------- cases
+
+def case_photo():
+    img, src = photo_image()
+    before = snapshot(img)
+    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
+    check_result(img, src, before, info)
+    info["selection_empty_after"] = Gimp.Selection.is_empty(img)
+    return info
+
+
+def case_layer_mask():
+    img, src = photo_image(offsets=(5, 12))
+    w, h = src.get_width(), src.get_height()
+    mask = src.create_mask(Gimp.AddMaskType.WHITE)
+    src.add_mask(mask)
+    # left 40 columns white (stylise), the rest black, plus a grey band
+    data = bytearray(w * h)
+    for y in range(h):
+        for x in range(w):
+            data[y * w + x] = 255 if x < 40 else (128 if x < 48 else 0)
+    put(mask, "Y u8", bytes(data))
+    region = layer_bytes(mask, "Y u8")
+    img.clean_all()
+    before = snapshot(img)
+    info = call(img, src, style_file=os.path.join(IMAGES, "shipwreck.jpg"), **DEFAULTS)
+    check_result(img, src, before, info, region_mask=region)
+    return info
+
+
+def case_selection():
+    img, src = photo_image(offsets=(10, 7))
+    # selection in image coordinates, partly outside the layer (layer starts at x=10)
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 0, 20, 50, 30)
+    ok, x, y = src.get_offsets()
+    w, h = src.get_width(), src.get_height()
+    region = rect_bytes(img.get_selection(), x, y, w, h, "Y u8")
+    sel_before = digest(layer_bytes(img.get_selection(), "Y u8"))
+    before = snapshot(img)
+    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), region="auto",
+                **DEFAULTS)
+    check_result(img, src, before, info, region_mask=region)
+    info["expected_region_pixels"] = sum(1 for v in region if v == 255)
+    info["selection_unchanged"] = digest(layer_bytes(img.get_selection(), "Y u8")) == sel_before
+    return info
+
+
+def case_grayscale():
+    img, src = photo_image(name="woman-with-hat-matisse.jpg", size=(64, 80))
+    img.convert_grayscale()
+    img.clean_all()
+    before = snapshot(img)
+    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
+    check_result(img, src, before, info)
+    info["image_gray"] = img.get_base_type() == Gimp.ImageBaseType.GRAY
+    return info
+
+
+def case_alpha():
+    img, src = photo_image()
+    src.add_alpha()
+    w, h = src.get_width(), src.get_height()
+    px = bytearray(layer_bytes(src))
+    for y in range(h):
+        for x in range(w):
+            if x >= w - 30:                       # right stripe fully transparent
+                px[4 * (y * w + x) + 3] = 0
+            elif x >= w - 40:                     # half transparent band
+                px[4 * (y * w + x) + 3] = 128
+    put(src, "R'G'B'A u8", bytes(px))
+    img.clean_all()
+    before = snapshot(img)
+    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
+    check_result(img, src, before, info)
+    info["source_has_alpha"] = src.has_alpha()
+    return info
+
+
+def case_style_layer():
+    img, src = photo_image()
+    style_img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE,
+                               Gio.File.new_for_path(os.path.join(IMAGES, "woman-with-hat-matisse.jpg")))
+    style_img.scale(80, 100)
+    style_layer = style_img.get_layers()[0]
+    style_layer.set_name("matisse layer")
+    style_before = digest(layer_bytes(style_layer))
+    before = snapshot(img)
+    info = call(img, src, style_layer=style_layer, **DEFAULTS)
+    check_result(img, src, before, info)
+    info["style_layer_name"] = style_layer.get_name()
+    info["style_layer_unchanged"] = digest(layer_bytes(style_layer)) == style_before
+    info["style_image_layers"] = len(style_img.get_layers())
+    style_img.delete()
+    return info
+
+
+def case_engine_failure():
+    img, src = photo_image()
+    bad = os.path.join(P["work"], "broken-style.jpg")
+    with open(bad, "wb") as f:
+        f.write(b"this is not a JPEG at all\n" * 10)
+    os.chmod(bad, 0o644)
+    before = snapshot(img)
+    info = call(img, src, style_file=bad, **DEFAULTS)
+    unchanged(img, before, info)
+    return info
+
+
+def case_missing_config():
+    img, src = photo_image()
+    cfg = P["config"]
+    moved = cfg + ".away"
+    os.replace(cfg, moved)
+    try:
+        before = snapshot(img)
+        info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
+        unchanged(img, before, info)
+    finally:
+        os.replace(moved, cfg)
+    return info
+
+
+def case_empty_selection_forced():
+    img, src = photo_image()
+    before = snapshot(img)
+    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), region="selection",
+                **DEFAULTS)
+    unchanged(img, before, info)
+    return info
+
+
+def case_cancel():
+    """The host-side test kills the plug-in process (what GIMP's Cancel does) once the engine
+    runs; here we record what GIMP and the image look like afterwards."""
+    img, src = photo_image()
+    before = snapshot(img)
+    args = dict(DEFAULTS)
+    args.update(seed=P.get("cancel_seed", 4242), iterations=P.get("cancel_iterations", 400),
+                preset="balanced")
+    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **args)
+    unchanged(img, before, info)
+    return info
+
+
+def case_after_cancel():
+    """A normal run after the killed one: it must succeed (and clean up the stale folder)."""
+    img, src = photo_image(size=(64, 48))
+    before = snapshot(img)
+    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
+    check_result(img, src, before, info)
+    return info
+
+
+CASES = {name[5:]: fn for name, fn in list(globals().items()) if name.startswith("case_")}
+
+try:
+    Gegl.init(None)
+    for name in P["cases"]:
+        t = time.time()
+        try:
+            info = CASES[name]()
+        except Exception:
+            info = {"exception": traceback.format_exc()}
+        info["case_seconds"] = round(time.time() - t, 2)
+        RESULTS["cases"][name] = info
+        save()
+    tmp = P.get("plugin_tmp")
+    if tmp:
+        RESULTS["plugin_tmp_left"] = sorted(n for n in os.listdir(tmp) if n.startswith("nst-gimp-"))
+    RESULTS["finished"] = True
+except Exception:
+    RESULTS["fatal"] = traceback.format_exc()
+save()

@@ -1,0 +1,182 @@
+"""Run a real GIMP 3 headless (batch mode) for the plug-in tests.
+
+Two ways to get a GIMP 3 with Python support:
+
+* ``gimp-console-3.0`` on PATH (a machine with GIMP >= 3.0): run it directly;
+* otherwise (Debian 12 machines, CI) a Debian 13 root provisioned by
+  ``tests/gimp/provision_root.sh`` (reused when present), entered with ``chroot``
+  in a clean environment. The engine's virtual environment, the interpreter it was
+  built from, the checkout, the shared folder and a per-run work folder are
+  bind-mounted at their host paths, so every path means the same inside and out.
+  Everything mounted is unmounted again, in reverse order, in ``finally``.
+
+Usage (see tests/plugin/test_gimp_plugin.py)::
+
+    gimp = find_gimp()                 # raises GimpUnavailable with a reason
+    with gimp.session(extra_dirs) as run:
+        proc = run(["-b", code], env={...}, timeout=600)
+
+``install_plugin(profile)`` copies plugin/neural-style-transfer into a throwaway
+GIMP profile (``GIMP3_DIRECTORY``).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+PLUGIN_SRC = REPO / "plugin" / "neural-style-transfer"
+PLUGIN_NAME = "neural-style-transfer"
+DEFAULT_ROOT = "/var/cache/nst-gimp3-root"
+CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class GimpUnavailable(Exception):
+    """No GIMP 3 can be run here (the reason is the message)."""
+
+
+def _is_mountpoint(path: Path) -> bool:
+    return subprocess.run(["mountpoint", "-q", str(path)]).returncode == 0
+
+
+def venv_base_prefix(python: str) -> Path | None:
+    """The prefix of the interpreter a venv was created from (pyvenv.cfg ``home``)."""
+    exe = Path(python)
+    for cfg in (exe.parent.parent / "pyvenv.cfg", exe.parent / "pyvenv.cfg"):
+        if cfg.is_file():
+            for line in cfg.read_text().splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "home":
+                    home = Path(value.strip())
+                    # .../versions/3.11.7/bin -> .../versions/3.11.7
+                    return (home.parent if home.name in ("bin", "Scripts") else home).resolve()
+    return None
+
+
+class NativeGimp:
+    """gimp-console-3.0 found on PATH: no chroot needed."""
+
+    kind = "native"
+
+    def __init__(self, exe: str):
+        self.exe = exe
+
+    @contextlib.contextmanager
+    def session(self, binds=()):
+        def run(args, env, timeout):
+            full_env = {"PATH": os.environ.get("PATH", CLEAN_PATH), "LANG": "C.UTF-8"}
+            full_env.update(env)
+            return subprocess.run([self.exe, *args], env=full_env, capture_output=True,
+                                  text=True, timeout=timeout)
+        yield run
+
+
+class ChrootGimp:
+    """GIMP 3 inside a provisioned Debian 13 root."""
+
+    kind = "chroot"
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _bind(self, host: Path, mounted: list):
+        target = self.root / str(host).lstrip("/")
+        if host.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch(exist_ok=True)
+        subprocess.run(["mount", "--bind", str(host), str(target)], check=True)
+        mounted.append(target)
+
+    @contextlib.contextmanager
+    def session(self, binds=()):
+        """Mount /proc, /dev, /sys and ``binds`` (host paths) into the root for the duration.
+
+        A lock file serialises sessions on the same root (two test runs at once would
+        otherwise unmount each other's /proc)."""
+        lock_path = self.root.parent / (self.root.name + ".lock")
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            mounted: list[Path] = []
+            try:
+                for m in ("proc", "dev", "sys"):
+                    if not _is_mountpoint(self.root / m):
+                        self._bind(Path("/" + m), mounted)
+                seen = set()
+                for host in binds:
+                    host = Path(host).resolve()
+                    if host in seen or not host.exists():
+                        continue
+                    seen.add(host)
+                    if str(host) in ("/", "/usr", "/bin", "/lib", "/etc", "/proc", "/dev", "/sys"):
+                        raise GimpUnavailable(f"refusing to bind-mount system folder {host} into the GIMP root")
+                    self._bind(host, mounted)
+
+                def run(args, env, timeout):
+                    full_env = {"PATH": CLEAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+                    full_env.update(env)
+                    cmd = ["env", "-i", *[f"{k}={v}" for k, v in full_env.items()],
+                           "chroot", str(self.root), "gimp-console-3.0", *args]
+                    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                          env={"PATH": CLEAN_PATH})
+                yield run
+            finally:
+                for target in reversed(mounted):
+                    r = subprocess.run(["umount", str(target)], capture_output=True)
+                    if r.returncode != 0:
+                        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def find_gimp(provision: bool = True):
+    """A runnable GIMP 3: native on PATH, else the provisioned root.
+
+    Raises GimpUnavailable when neither is possible (not root and no GIMP 3)."""
+    exe = shutil.which("gimp-console-3.0")
+    if exe and os.environ.get("NST_GIMP_FORCE_CHROOT") != "1":
+        return NativeGimp(exe)
+    root = Path(os.environ.get("NST_GIMP3_ROOT", DEFAULT_ROOT))
+    ready = (root / ".nst-gimp3-ready").exists() and (root / "usr/bin/gimp-console-3.0").exists()
+    if os.geteuid() != 0:
+        raise GimpUnavailable("no gimp-console-3.0 on PATH and not root (the Debian 13 GIMP 3 "
+                              "root needs chroot/mount): GIMP plug-in tests skipped")
+    if not ready:
+        if not provision:
+            raise GimpUnavailable(f"no GIMP 3 root at {root}")
+        script = HERE / "provision_root.sh"
+        r = subprocess.run(["bash", str(script), str(root)], capture_output=True, text=True,
+                           timeout=3600)
+        if r.returncode != 0:
+            raise RuntimeError(f"provisioning the GIMP 3 root failed (exit {r.returncode}):\n"
+                               f"{r.stderr[-3000:]}")
+    return ChrootGimp(root)
+
+
+def install_plugin(profile: Path) -> Path:
+    """Copy the plug-in into ``profile/plug-ins/neural-style-transfer/`` (executable)."""
+    dest = profile / "plug-ins" / PLUGIN_NAME
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in PLUGIN_SRC.glob("*.py"):
+        shutil.copy2(src, dest / src.name)
+    main = dest / f"{PLUGIN_NAME}.py"
+    main.chmod(main.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return dest
+
+
+def engine_python_default() -> str:
+    return os.environ.get("NST_ENGINE_PYTHON",
+                          os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
+
+
+if __name__ == "__main__":  # manual smoke: python tests/gimp/harness.py
+    g = find_gimp()
+    with g.session() as run:
+        p = run(["--version"], {}, 60)
+        print(g.kind, p.returncode, p.stdout, p.stderr[-2000:], file=sys.stderr)

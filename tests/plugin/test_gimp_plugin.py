@@ -1,0 +1,318 @@
+"""The plug-in inside a real GIMP 3, with the real engine (tests/gimp/harness.py).
+
+One GIMP batch session runs every case of tests/gimp/batch_cases.py (GIMP starts
+once: about 6 s) and writes its findings to a JSON file; each test asserts on its
+case. Skipped only when this machine cannot run GIMP 3 at all (no gimp-console-3.0
+and not root). Environment:
+
+* ``NST_ENGINE_PYTHON``: the engine's interpreter (default: the test venv);
+* ``NST_SHARED``: the shared folder (weights fixture, images), see tests/conftest.py;
+* ``NST_GIMP3_ROOT``: where the Debian 13 GIMP 3 root is (default /var/cache/nst-gimp3-root);
+* ``NST_GIMP_ITERATIONS``: iterations per run (default 8; tiny images, draft preset).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
+import harness  # noqa: E402
+
+CANCEL_SEED = 4242
+CASES = ["photo", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
+         "engine_failure", "missing_config", "empty_selection_forced", "cancel",
+         "after_cancel"]
+
+
+def _read_cmdline(pid: str) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def _ppid(pid: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return None
+
+
+class CancelWatcher(threading.Thread):
+    """Does what GIMP does when the user presses Cancel in the progress bar: SIGKILL the
+    plug-in process (app/plug-in/gimpplugin-progress.c -> gimp_plug_in_close(plug_in, TRUE)).
+    Finds the engine started with --seed CANCEL_SEED, waits until it reports progress
+    time, kills its parent (the plug-in) and measures how long the engine survives."""
+
+    def __init__(self, deadline_s: float):
+        super().__init__(daemon=True)
+        self.deadline = time.time() + deadline_s
+        self.info: dict = {}
+        self.stop = threading.Event()
+
+    def _find_engine(self):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            argv = _read_cmdline(pid)
+            if "nst_engine" in argv and "--watch-stdin" in argv and str(CANCEL_SEED) in argv \
+                    and argv[argv.index("--seed") + 1] == str(CANCEL_SEED):
+                return pid, argv
+        return None, None
+
+    def run(self):
+        while not self.stop.is_set() and time.time() < self.deadline:
+            pid, argv = self._find_engine()
+            if pid:
+                break
+            time.sleep(0.2)
+        else:
+            self.info["error"] = "engine of the cancel case never seen"
+            return
+        self.info["engine_pid"] = int(pid)
+        time.sleep(8.0)  # let it import torch and run a few steps
+        parent = _ppid(pid)
+        pargv = _read_cmdline(parent) if parent else []
+        self.info["parent_cmdline"] = pargv
+        if not any(a.endswith("neural-style-transfer.py") for a in pargv):
+            self.info["error"] = f"engine parent is not the plug-in: {pargv}"
+            return
+        out = argv[argv.index("-o") + 1]
+        self.info["engine_output"] = out
+        self.info["engine_alive_at_kill"] = os.path.exists(f"/proc/{pid}")
+        os.kill(int(parent), signal.SIGKILL)
+        t = time.time()
+        while os.path.exists(f"/proc/{pid}") and _read_cmdline(pid) and time.time() - t < 60:
+            time.sleep(0.1)
+        self.info["engine_exit_seconds"] = round(time.time() - t, 2)
+        self.info["engine_gone"] = not (os.path.exists(f"/proc/{pid}") and _read_cmdline(pid))
+        time.sleep(0.5)
+        self.info["output_written"] = os.path.exists(out)
+
+
+@pytest.fixture(scope="session")
+def gimp_results(repo_dir, shared_images, fixture_weights):
+    try:
+        gimp = harness.find_gimp()
+    except harness.GimpUnavailable as e:
+        pytest.skip(str(e))
+    engine_python = harness.engine_python_default()
+    if not os.path.exists(engine_python):
+        pytest.fail(f"engine interpreter {engine_python} missing (set NST_ENGINE_PYTHON)")
+    r = subprocess.run([engine_python, "-m", "nst_engine", "stylize", "--help"], cwd=repo_dir,
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        pytest.fail(f"the engine does not run ({engine_python} -m nst_engine stylize --help):\n"
+                    f"{r.stderr[-2000:]}")
+
+    work = Path(tempfile.mkdtemp(prefix="nst-gimp-test-"))
+    try:
+        profile = work / "profile"
+        plugin_dir = harness.install_plugin(profile)
+        plugin_tmp = work / "tmp"
+        plugin_tmp.mkdir()
+        (work / "cache").mkdir()
+        (work / "gimptmp").mkdir()
+        config = plugin_dir / "nst-config.json"
+        config.write_text(json.dumps({
+            "engine_python": engine_python,
+            "engine_path": str(repo_dir),
+            "weights": str(fixture_weights),
+            "model": "vgg16",
+            "device": "cpu",
+        }, indent=1))
+        out = work / "results.json"
+        params = {
+            "cases": CASES, "images": str(shared_images), "config": str(config),
+            "out": str(out), "work": str(work), "plugin_tmp": str(plugin_tmp),
+            "iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "8")),
+            "cancel_seed": CANCEL_SEED, "cancel_iterations": 200,
+        }
+        (work / "params.json").write_text(json.dumps(params))
+        batch = Path(harness.HERE / "batch_cases.py")
+        code = f'NST_PARAMS="{work}/params.json"; exec(open("{batch}").read())'
+        env = {"HOME": str(work / "home"), "GIMP3_DIRECTORY": str(profile),
+               "GIMP3_CACHEDIR": str(work / "cache"), "GIMP3_TEMPDIR": str(work / "gimptmp"),
+               "TMPDIR": str(plugin_tmp)}
+        (work / "home").mkdir()
+        venv_dir = Path(engine_python).parent.parent
+        binds = [work, repo_dir, shared_images.parent, fixture_weights.parent, venv_dir]
+        base = harness.venv_base_prefix(engine_python)
+        if base is not None:
+            binds.append(base)
+        watcher = CancelWatcher(deadline_s=900)
+        watcher.start()
+        t = time.time()
+        with gimp.session(binds) as run:
+            proc = run(["-i", "--batch-interpreter=python-fu-eval", "-b", code, "--quit"],
+                       env, timeout=1200)
+        watcher.stop.set()
+        watcher.join(5)
+        results = json.loads(out.read_text()) if out.exists() else {}
+        results["gimp_seconds"] = round(time.time() - t, 1)
+        results["gimp_returncode"] = proc.returncode
+        results["gimp_stderr"] = proc.stderr[-20000:]
+        results["gimp_stdout"] = proc.stdout[-5000:]
+        results["cancel_watcher"] = watcher.info
+        results["gimp_kind"] = gimp.kind
+        keep = os.environ.get("NST_KEEP_GIMP_RESULTS")
+        if keep:
+            Path(keep).write_text(json.dumps(results, indent=1))
+        return results
+    finally:
+        # nothing is mounted under `work` any more (the session unmounted it)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _case(results, name):
+    if "fatal" in results or "cases" not in results:
+        pytest.fail(f"GIMP batch did not run: {results.get('fatal')}\n"
+                    f"stderr: {results.get('gimp_stderr', '')[-3000:]}")
+    info = results["cases"].get(name)
+    assert info is not None, f"case {name} missing; stderr: {results.get('gimp_stderr', '')[-3000:]}"
+    assert "exception" not in info, info["exception"]
+    return info
+
+
+def _assert_new_layer(info, style_name):
+    assert info["status"] == "success", info.get("message")
+    new = info["new_layer"]
+    assert new is not None
+    assert new["name"] == f"Style: {style_name}"
+    assert new["size"] == new["source_size"]
+    assert new["offsets"] == new["source_offsets"]
+    assert new["parent_same"]
+    assert info["returned_layer"] == new["id"]
+    # directly above the source: exactly one new layer, inserted just before it
+    before, after = info["layers_before"], info["layers_after"]
+    i = before.index("photo")
+    assert after == before[:i] + [new["name"]] + before[i:]
+    assert info["source_unchanged"]
+    assert info["others_unchanged"]
+    return new
+
+
+def test_gimp_runs_the_batch(gimp_results):
+    assert gimp_results.get("finished"), gimp_results.get("gimp_stderr", "")[-3000:]
+    assert gimp_results["gimp_version"].startswith("3.")
+
+
+def test_photo_whole_layer(gimp_results):
+    info = _case(gimp_results, "photo")
+    new = _assert_new_layer(info, "starry_night")
+    assert not new["has_mask"]
+    assert new["changed_fraction"] > 0.5
+    assert new["mean_abs_diff_red"] > 2
+    assert new["alpha_equal_source"]
+
+
+def test_one_undo_group(gimp_results):
+    """GIMP has no PDB call to walk the undo history, so: every image change of the plug-in
+    happens between undo_group_start/end (see stylize()), and GIMP did not have to close a
+    group the plug-in left open (it warns "left image undo in inconsistent state")."""
+    _case(gimp_results, "photo")
+    assert "inconsistent state" not in gimp_results["gimp_stderr"]
+    assert "undo" not in gimp_results["gimp_stderr"].lower() or \
+        "closing open undo groups" not in gimp_results["gimp_stderr"]
+
+
+def test_layer_mask_region(gimp_results):
+    info = _case(gimp_results, "layer_mask")
+    new = _assert_new_layer(info, "shipwreck")
+    assert new["has_mask"]
+    assert new["mask_equal_region"]
+    assert new["outside_pixels_differing"] == 0
+    assert new["inside_changed_fraction"] > 0.5
+
+
+def test_selection_region(gimp_results):
+    info = _case(gimp_results, "selection")
+    new = _assert_new_layer(info, "starry_night")
+    assert new["has_mask"]
+    assert new["mask_equal_region"]
+    assert new["region_pixels"] == info["expected_region_pixels"] > 0
+    assert new["outside_pixels_differing"] == 0
+    assert new["inside_changed_fraction"] > 0.5
+    assert info["selection_unchanged"]
+
+
+def test_grayscale_image(gimp_results):
+    info = _case(gimp_results, "grayscale")
+    new = _assert_new_layer(info, "starry_night")
+    assert info["image_gray"] and new["is_gray"]
+    assert new["changed_fraction"] > 0.3
+
+
+def test_image_with_alpha(gimp_results):
+    info = _case(gimp_results, "alpha")
+    new = _assert_new_layer(info, "starry_night")
+    assert info["source_has_alpha"] and new["has_alpha"]
+    assert new["alpha_equal_source"]
+    assert new["changed_fraction"] > 0.3
+
+
+def test_style_from_layer_of_other_image(gimp_results):
+    info = _case(gimp_results, "style_layer")
+    new = _assert_new_layer(info, info["style_layer_name"])
+    assert new["changed_fraction"] > 0.5
+    assert info["style_layer_unchanged"]
+    assert info["style_image_layers"] == 1
+
+
+def test_engine_failure_unreadable_style(gimp_results):
+    info = _case(gimp_results, "engine_failure")
+    assert info["status"] == "execution-error"
+    msg = info.get("message", "")
+    assert "broken-style.jpg" in msg or "style" in msg.lower(), msg
+    assert "engine" in msg.lower(), msg
+    assert info["image_unchanged"]
+    assert not info["dirty"]
+
+
+def test_missing_config(gimp_results):
+    info = _case(gimp_results, "missing_config")
+    assert info["status"] == "execution-error"
+    msg = info.get("message", "")
+    assert "nst-config.json" in msg and "install.py" in msg, msg
+    assert info["image_unchanged"]
+    assert not info["dirty"]
+
+
+def test_empty_selection_forced(gimp_results):
+    info = _case(gimp_results, "empty_selection_forced")
+    assert info["status"] == "execution-error"
+    assert "selection is empty" in info.get("message", ""), info.get("message")
+    assert info["image_unchanged"]
+
+
+def test_cancel_kills_engine_and_leaves_image(gimp_results):
+    """Cancel = GIMP kills the plug-in; the engine must stop by itself (--watch-stdin),
+    write nothing, and the image must be exactly as before."""
+    info = _case(gimp_results, "cancel")
+    w = gimp_results["cancel_watcher"]
+    assert "error" not in w, w
+    assert info["status"] != "success"
+    assert info["image_unchanged"]
+    assert w["engine_gone"], w
+    assert w["engine_exit_seconds"] < 30, w
+    assert not w["output_written"]
+
+
+def test_temp_folders_removed(gimp_results):
+    """Every run removes its private temp folder; the one a killed run left behind is
+    removed by the next run."""
+    info = _case(gimp_results, "after_cancel")
+    assert info["status"] == "success", info.get("message")
+    assert gimp_results["plugin_tmp_left"] == []
