@@ -5,12 +5,8 @@ never by importing it; see docs/engine-protocol.md.
 """
 from .errors import EngineError
 from .request import Progress, Region, Started, StylizeRequest, StylizeResult
+from .transfer import stylize
 
 __all__ = ["stylize", "StylizeRequest", "Region", "Progress", "Started", "StylizeResult", "EngineError"]
 __version__ = "0.1.0"
 
-
-def stylize(request, on_progress=None, cancel=None):
-    from .stylize import stylize as _stylize  # keeps `import nst_engine` light
-
-    return _stylize(request, on_progress, cancel)

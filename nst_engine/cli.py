@@ -98,7 +98,7 @@ def _add_stylize(sub) -> None:
 
 
 def _run_stylize(args, reporter, token) -> int:
-    from .stylize import stylize
+    from .transfer import stylize
 
     fields = {k: v for k, v in vars(args).items()
               if k in StylizeRequest.__dataclass_fields__ and k not in ("styles", "regions")}

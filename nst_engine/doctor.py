@@ -25,7 +25,7 @@ def run(args, reporter, token) -> int:
 
     from . import __version__, devices, weights
     from .request import StylizeRequest
-    from .stylize import stylize
+    from .transfer import stylize
 
     device = devices.pick(args.device)
     found = weights.resolve(args.model, args.weights)

@@ -36,10 +36,14 @@ def layer_names(features: nn.Sequential) -> list[str]:
 
 
 def architecture(model: str) -> nn.Sequential:
-    """The untrained ``features`` stack of a torchvision VGG (cheap: no weights)."""
+    """The ``features`` stack of a torchvision VGG, on the meta device: shapes only, no memory, instant.
+
+    ``load_state_dict(..., assign=True)`` then gives it real weights.
+    """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[model](weights=None).features
+    with torch.device("meta"):
+        return MODELS[model](weights=None).features
 
 
 def available_layers(model: str) -> list[str]:

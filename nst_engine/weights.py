@@ -64,9 +64,8 @@ def _features_state(state: dict) -> dict:
 def _other_model(model: str, features: dict) -> str | None:
     for other in WEIGHTS_ENUMS:
         if other != model:
-            arch = architecture(other)
             try:
-                _load_strict(arch, features)
+                _load_strict(architecture(other), features)
                 return other
             except RuntimeError:
                 pass
@@ -81,7 +80,7 @@ def _load_strict(arch: nn.Sequential, features: dict) -> None:
     extra = [k for k in features if k not in expected]
     if missing or wrong or extra:
         raise RuntimeError(f"missing {missing[:3]}, wrong shape {wrong[:3]}, unexpected {extra[:3]}")
-    arch.load_state_dict(features)
+    arch.load_state_dict(features, assign=True)
 
 
 def load_features(model: str = "vgg19", weights=None, pooling: str = "max") -> tuple[VGGFeatures, str]:

@@ -1,0 +1,175 @@
+"""stylize() behaviour with a tiny random network: fast, no weights needed."""
+import hashlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine_helpers import noise_image, smooth_image
+from nst_engine import EngineError, StylizeRequest, stylize
+from nst_engine import devices
+from nst_engine import transfer as stylize_mod
+from nst_engine.cancel import CancelToken
+from nst_engine.request import Region
+
+
+def run(content, style, tmp_path, name="out.png", **kw):
+    kw.setdefault("iterations", 4)
+    out = tmp_path / name
+    result = stylize(StylizeRequest(content=str(content), styles=[str(style)], output=str(out), **kw))
+    return np.asarray(Image.open(out)), result
+
+
+def test_whole_image_changes_and_inputs_untouched(tiny_network, images, tmp_path):
+    content, style = images
+    before = [hashlib.sha256(p.read_bytes()).hexdigest() for p in images]
+    out, result = run(content, style, tmp_path)
+    assert out.shape == (64, 80, 3)
+    assert np.abs(out.astype(int) - np.asarray(Image.open(content)).astype(int)).mean() > 1
+    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in images] == before
+    assert set(result.loss) == {"content", "style", "tv", "total"}
+
+
+def test_outside_mask_is_bit_exact_and_soft_edge_blends(tiny_network, images, tmp_path):
+    content, style = images
+    mask = np.zeros((64, 80), np.uint8)
+    mask[:, 40:] = 255
+    mask[:, 36:40] = 128  # a soft edge
+    Image.fromarray(mask, "L").save(tmp_path / "mask.png")
+    out, _ = run(content, style, tmp_path, mask=str(tmp_path / "mask.png"))
+    src = np.asarray(Image.open(content))
+    assert np.array_equal(out[:, :36], src[:, :36])  # outside: exactly the content
+    assert np.abs(out[:, 44:].astype(int) - src[:, 44:]).mean() > 2  # inside: stylised
+    edge = np.abs(out[:, 36:40].astype(int) - src[:, 36:40]).mean()
+    inside = np.abs(out[:, 40:].astype(int) - src[:, 40:]).mean()
+    assert 0 < edge < inside  # half-way mask, about half the change
+
+
+def test_several_regions_with_their_own_styles(tiny_network, images, tmp_path):
+    content, style = images
+    noise_image(48, 48, seed=9).save(tmp_path / "style2.png")
+    left, right = np.zeros((64, 80), np.uint8), np.zeros((64, 80), np.uint8)
+    left[:, :30] = 255
+    right[:, 50:] = 255
+    Image.fromarray(left).save(tmp_path / "left.png")
+    Image.fromarray(right).save(tmp_path / "right.png")
+    req = StylizeRequest(content=str(content), output=str(tmp_path / "o.png"), iterations=4, regions=[
+        Region(styles=[str(style)], mask=str(tmp_path / "left.png")),
+        Region(styles=[str(tmp_path / "style2.png")], mask=str(tmp_path / "right.png"), weight=2.0)])
+    stylize(req)
+    out, src = np.asarray(Image.open(tmp_path / "o.png")), np.asarray(Image.open(content))
+    assert np.array_equal(out[:, 30:50], src[:, 30:50])
+    assert np.abs(out[:, :30].astype(int) - src[:, :30]).mean() > 1
+    assert np.abs(out[:, 50:].astype(int) - src[:, 50:]).mean() > 1
+
+
+def test_alpha_is_kept(tiny_network, images, tmp_path):
+    _, style = images
+    rgba = smooth_image(80, 64).convert("RGBA")
+    alpha = np.tile(np.linspace(0, 255, 80).astype(np.uint8), (64, 1))
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(tmp_path / "rgba.png")
+    img = Image.open(tmp_path / "rgba.png")
+    out, _ = run(tmp_path / "rgba.png", style, tmp_path)
+    assert out.shape == (64, 80, 4)
+    assert np.array_equal(out[..., 3], np.asarray(img)[..., 3])
+
+
+def test_gray_in_gray_out_and_gray_alpha(tiny_network, images, tmp_path):
+    _, style = images
+    smooth_image(80, 64).convert("L").save(tmp_path / "gray.png")
+    run(tmp_path / "gray.png", style, tmp_path, "g.png")
+    assert Image.open(tmp_path / "g.png").mode == "L"
+    smooth_image(80, 64).convert("LA").save(tmp_path / "graya.png")
+    run(tmp_path / "graya.png", style, tmp_path, "ga.png")
+    assert Image.open(tmp_path / "ga.png").mode == "LA"
+
+
+def test_luminance_mode_keeps_content_colours(tiny_network, images, tmp_path):
+    content, style = images
+    plain, _ = run(content, style, tmp_path, "plain.png")
+    lum, _ = run(content, style, tmp_path, "lum.png", preserve_color="luminance")
+    src = np.asarray(Image.open(content)).astype(float) / 255
+
+    def chroma(a):
+        a = a.astype(float) / 255 if a.dtype == np.uint8 else a
+        y = a @ np.array([0.299, 0.587, 0.114])
+        return a - y[..., None]
+
+    err_lum = np.abs(chroma(lum) - chroma(src)).mean()
+    err_plain = np.abs(chroma(plain) - chroma(src)).mean()
+    assert err_lum < 0.01 < err_plain
+
+
+def test_histogram_mode_differs_from_plain(tiny_network, images, tmp_path):
+    content, style = images
+    plain, _ = run(content, style, tmp_path, "plain.png")
+    hist, _ = run(content, style, tmp_path, "hist.png", preserve_color="histogram")
+    assert np.abs(plain.astype(int) - hist).mean() > 0.5
+
+
+def test_seed_makes_runs_repeatable(tiny_network, images, tmp_path):
+    content, style = images
+    a, _ = run(content, style, tmp_path, "a.png", init="noise", seed=7)
+    b, _ = run(content, style, tmp_path, "b.png", init="noise", seed=7)
+    c, _ = run(content, style, tmp_path, "c.png", init="noise", seed=8)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_adam_optimizer_also_lowers_the_loss(tiny_network, images, tmp_path):
+    content, style = images
+    events = []
+    stylize(StylizeRequest(content=str(content), styles=[str(style)], optimizer="adam", iterations=15),
+            events.append)
+    losses = [e.loss["total"] for e in events if hasattr(e, "loss")]
+    assert losses[-1] < losses[0]
+
+
+def test_pyramid_schedule():
+    req = StylizeRequest(content="x")
+    scales, steps = stylize_mod._schedule(req, (512, 384))
+    assert scales == [(128, 96), (256, 192), (512, 384)]
+    assert steps[-1] == 50 and steps == sorted(steps, reverse=True)
+    req.pyramid = False
+    assert stylize_mod._schedule(req, (512, 384)) == ([(512, 384)], [300])
+    assert stylize_mod._schedule(StylizeRequest(content="x"), (200, 100))[0] == [(200, 100)]
+
+
+def test_progress_events_cover_the_job(tiny_network, images, tmp_path):
+    content, style = images
+    events = []
+    stylize(StylizeRequest(content=str(content), styles=[str(style)], size=256, iterations=2), events.append)
+    start, progress = events[0], events[1:]
+    assert start.scales == [(128, 102), (256, 205)] and start.steps == [4, 2]
+    assert len(progress) == sum(start.steps)
+    fractions = [p.fraction for p in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert {p.scale for p in progress} == {0, 1}
+
+
+def test_cancel_writes_nothing(tiny_network, images, tmp_path):
+    content, style = images
+    token = CancelToken()
+
+    def on_progress(event):
+        if getattr(event, "step", 0) == 2:
+            token.cancel("test")
+
+    with pytest.raises(EngineError) as err:
+        stylize(StylizeRequest(content=str(content), styles=[str(style)], output=str(tmp_path / "o.png"),
+                               iterations=10), on_progress, token)
+    assert err.value.code == "cancelled"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.png"]
+
+
+def test_memory_refusal_names_a_size_that_fits(tiny_network, images, tmp_path, monkeypatch):
+    content, style = images
+    monkeypatch.setattr(devices, "available_bytes", lambda device: 700 * 2**20)
+    with pytest.raises(EngineError) as err:
+        stylize(StylizeRequest(content=str(content), styles=[str(style)], size=8000))
+    assert err.value.code == "out_of_memory"
+    assert "--size" in err.value.message
+    size = int(err.value.message.split("--size ")[1].split()[0])
+    assert 32 < size < 8000
+    stylize(StylizeRequest(content=str(content), styles=[str(style)], size=size, iterations=1))  # it fits
