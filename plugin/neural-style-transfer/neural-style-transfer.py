@@ -194,7 +194,7 @@ def stylize(procedure, image, drawables, config):
         what = "layer mask is black" if region == "mask" else "selection does not cover the layer"
         raise nc.RegionError(f"Nothing to stylise: the {what}. Choose another region.")
 
-    with nc.RunDir() as run:
+    with nc.RunDir(nc.temp_root(cfg)) as run:
         content_png = run.file("content.png")
         _export_png(_read(layer, (0, 0, width, height), RGB), width, height, RGB, content_png)
         mask_png = None

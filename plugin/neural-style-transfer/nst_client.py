@@ -115,6 +115,7 @@ class Config:
     threads: Optional[int] = None
     extra_args: List[str] = field(default_factory=list)
     env: Dict[str, str] = field(default_factory=dict)
+    temp_dir: Optional[str] = None
 
 
 def plugin_dir() -> str:
@@ -189,7 +190,26 @@ def load_config(path: Optional[str] = None, environ: Optional[dict] = None) -> C
                                             for k, v in env.items()):
         raise ConfigError(f"\"env\" in {path} must map names to strings.")
     cfg.env = dict(env)
+    tmp = data.get("temp_dir")
+    if tmp:
+        if not isinstance(tmp, str):
+            raise ConfigError(f"\"temp_dir\" in {path} must be a path (a string).")
+        cfg.temp_dir = _resolve(base, tmp)
     return cfg
+
+
+def temp_root(cfg: Optional[Config] = None, environ: Optional[dict] = None) -> Optional[str]:
+    """Where run folders go: ``temp_dir`` from the config; in a Flatpak sandbox (whose /tmp
+    the host cannot see, and the engine may run on the host) the app's cache folder;
+    else the system's temp folder (None)."""
+    environ = os.environ if environ is None else environ
+    root = cfg.temp_dir if cfg is not None and cfg.temp_dir else None
+    if root is None and (environ.get("FLATPAK_ID") or os.path.exists("/.flatpak-info")):
+        cache = environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        root = os.path.join(cache, "nst-gimp-tmp")
+    if root:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+    return root
 
 
 # --------------------------------------------------------------------------- the job

@@ -1,0 +1,541 @@
+"""Fast tests of the plug-in's GIMP-independent half (plugin/neural-style-transfer/nst_client.py).
+
+No GIMP, no torch: plain CPython. The protocol tests drive small fake engines written
+here; tests with the real engine are in test_engine_client.py."""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent.parent / "plugin" / "neural-style-transfer"
+sys.path.insert(0, str(PLUGIN_DIR))
+import nst_client as nc  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- config
+
+def write_config(tmp_path, data, name="nst-config.json"):
+    p = tmp_path / name
+    p.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    return p
+
+
+@pytest.fixture
+def fake_python(tmp_path):
+    p = tmp_path / "venv" / "bin" / "python"
+    p.parent.mkdir(parents=True)
+    p.write_text("#!/bin/sh\n")
+    p.chmod(0o755)
+    return p
+
+
+def test_config_missing_says_run_install(tmp_path):
+    with pytest.raises(nc.ConfigError) as e:
+        nc.load_config(str(tmp_path / "nst-config.json"))
+    msg = str(e.value)
+    assert "nst-config.json" in msg and "install.py" in msg and "not configured" in msg
+
+
+def test_config_path_next_to_plugin_and_env_override(tmp_path):
+    assert nc.config_path({}, directory=str(tmp_path)) == str(tmp_path / "nst-config.json")
+    assert nc.config_path({}) == str(PLUGIN_DIR / "nst-config.json")
+    other = tmp_path / "x.json"
+    assert nc.config_path({"NST_PLUGIN_CONFIG": str(other)}) == str(other)
+
+
+def test_config_env_override_is_used(tmp_path, fake_python):
+    p = write_config(tmp_path, {"engine_python": str(fake_python)}, "elsewhere.json")
+    cfg = nc.load_config(environ={"NST_PLUGIN_CONFIG": str(p)})
+    assert cfg.engine_python == str(fake_python) and cfg.path == str(p)
+
+
+def test_config_full(tmp_path, fake_python):
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"x")
+    p = write_config(tmp_path, {
+        "engine_python": "venv/bin/python",            # relative to the config's folder
+        "engine_path": str(tmp_path),
+        "weights": str(weights), "model": "vgg16", "device": "cpu", "threads": 2,
+        "extra_args": ["--pooling", "avg"], "env": {"OMP_NUM_THREADS": "2"},
+        "temp_dir": "tmpdir", "future_key": 1})
+    cfg = nc.load_config(str(p))
+    assert cfg.engine_python == str(fake_python)
+    assert cfg.engine_path == str(tmp_path) and cfg.weights == str(weights)
+    assert (cfg.model, cfg.device, cfg.threads) == ("vgg16", "cpu", 2)
+    assert cfg.extra_args == ["--pooling", "avg"] and cfg.env == {"OMP_NUM_THREADS": "2"}
+    assert cfg.temp_dir == str(tmp_path / "tmpdir")
+
+
+@pytest.mark.parametrize("data,fragment", [
+    ("{not json", "cannot be read"),
+    ("[1, 2]", "not a JSON object"),
+    ({}, "no \"engine_python\""),
+    ({"engine_python": "/nonexistent/python"}, "does not exist"),
+])
+def test_config_errors(tmp_path, data, fragment):
+    with pytest.raises(nc.ConfigError) as e:
+        nc.load_config(str(write_config(tmp_path, data)))
+    assert fragment in str(e.value) and "install.py" in str(e.value)
+
+
+def test_config_weights_missing(tmp_path, fake_python):
+    p = write_config(tmp_path, {"engine_python": str(fake_python), "weights": "/nope/w.pt"})
+    with pytest.raises(nc.ConfigError) as e:
+        nc.load_config(str(p))
+    assert "weights" in str(e.value) and "/nope/w.pt" in str(e.value)
+
+
+@pytest.mark.parametrize("key,value", [("threads", "2"), ("extra_args", "--x"), ("env", {"A": 1}),
+                                       ("model", 3)])
+def test_config_type_errors(tmp_path, fake_python, key, value):
+    p = write_config(tmp_path, {"engine_python": str(fake_python), key: value})
+    with pytest.raises(nc.ConfigError) as e:
+        nc.load_config(str(p))
+    assert key in str(e.value)
+
+
+# ----------------------------------------------------------------------------- argv
+
+def cfg(**kw):
+    c = nc.Config(path="/c.json", engine_python="/venv/bin/python")
+    for k, v in kw.items():
+        setattr(c, k, v)
+    return c
+
+
+def job(**kw):
+    base = dict(content="/t/content.png", style="/s/style.jpg", output="/t/result.png",
+                layer_size=(800, 600))
+    base.update(kw)
+    return nc.Job(**base)
+
+
+def opt(argv, name):
+    return argv[argv.index(name) + 1]
+
+
+def test_argv_basics():
+    argv = nc.build_argv(cfg(), job())
+    assert argv[:5] == ["/venv/bin/python", "-m", "nst_engine", "stylize", "/t/content.png"]
+    assert opt(argv, "--style") == "/s/style.jpg" and opt(argv, "-o") == "/t/result.png"
+    assert opt(argv, "--progress") == "json" and "--watch-stdin" in argv
+    assert opt(argv, "--quality") == "balanced" and opt(argv, "--size") == "512"
+    assert opt(argv, "--strength") == "0.5" and opt(argv, "--preserve-color") == "none"
+    assert opt(argv, "--seed") == "0"
+    for absent in ("--mask", "--iterations", "--model", "--weights", "--device", "--threads"):
+        assert absent not in argv
+
+
+@pytest.mark.parametrize("preset,quality,size", [("draft", "draft", "256"),
+                                                 ("balanced", "balanced", "512"),
+                                                 ("best", "best", "800")])  # layer is 800 px
+def test_argv_presets(preset, quality, size):
+    argv = nc.build_argv(cfg(), job(preset=preset))
+    assert opt(argv, "--quality") == quality and opt(argv, "--size") == size
+
+
+def test_argv_options_and_config():
+    argv = nc.build_argv(cfg(model="vgg16", weights="/w.pt", device="cpu", threads=2,
+                             extra_args=["--pooling", "avg"]),
+                         job(mask="/t/mask.png", strength=0.8, preserve_color=True, seed=7,
+                             iterations=30, size=300, preset="draft"))
+    assert opt(argv, "--mask") == "/t/mask.png"
+    assert opt(argv, "--strength") == "0.8" and opt(argv, "--preserve-color") == "luminance"
+    assert opt(argv, "--seed") == "7" and opt(argv, "--iterations") == "30"
+    assert opt(argv, "--size") == "300"           # explicit size beats the preset's cap
+    assert opt(argv, "--model") == "vgg16" and opt(argv, "--weights") == "/w.pt"
+    assert opt(argv, "--device") == "cpu" and opt(argv, "--threads") == "2"
+    assert argv[-2:] == ["--pooling", "avg"]
+
+
+def test_argv_strength_clamped_and_bad_preset():
+    assert opt(nc.build_argv(cfg(), job(strength=3)), "--strength") == "1"
+    assert opt(nc.build_argv(cfg(), job(strength=-1)), "--strength") == "0"
+    with pytest.raises(nc.NstError):
+        nc.build_argv(cfg(), job(preset="ultra"))
+
+
+@pytest.mark.parametrize("w,h,size,preset,expected", [
+    (800, 600, 0, "balanced", 512), (300, 200, 0, "balanced", 300), (300, 200, 0, "draft", 256),
+    (3000, 2000, 0, "best", 1024), (3000, 2000, 2000, "draft", 2000), (300, 200, 2000, "best", 300),
+    (10, 8, 0, "draft", 10), (600, 900, 100, "best", 100)])
+def test_result_size(w, h, size, preset, expected):
+    assert nc.result_size(w, h, size, preset) == expected
+
+
+# ----------------------------------------------------------------------------- env, popen
+
+def test_engine_env_strips_python_and_gimp_variables():
+    base = {"PATH": "/usr/bin", "HOME": "/home/u", "PYTHONPATH": "/gimp/lib/python",
+            "PYTHONHOME": "/gimp", "PYTHONSTARTUP": "x", "GIMP3_DIRECTORY": "/p",
+            "LD_LIBRARY_PATH": "/gimp/lib", "GI_TYPELIB_PATH": "/gimp/typelib",
+            "VIRTUAL_ENV": "/v", "LANG": "C.UTF-8"}
+    env = nc.engine_env(cfg(env={"OMP_NUM_THREADS": "1"}), base=base)
+    for gone in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "GIMP3_DIRECTORY",
+                 "LD_LIBRARY_PATH", "GI_TYPELIB_PATH", "VIRTUAL_ENV"):
+        assert gone not in env
+    assert env["PATH"] == "/usr/bin" and env["HOME"] == "/home/u" and env["LANG"] == "C.UTF-8"
+    assert env["PYTHONUNBUFFERED"] == "1" and env["OMP_NUM_THREADS"] == "1"
+
+
+def test_popen_kwargs(monkeypatch):
+    monkeypatch.setattr(nc.sys, "platform", "win32")
+    kw = nc.popen_kwargs(cfg(engine_path="/src"), "/tmp/run")
+    assert kw["creationflags"] == 0x08000000 and kw["cwd"] == "/src"
+    monkeypatch.setattr(nc.sys, "platform", "linux")
+    kw = nc.popen_kwargs(cfg(), "/tmp/run")
+    assert "creationflags" not in kw and kw["cwd"] == "/tmp/run"
+
+
+def test_temp_root(tmp_path):
+    assert nc.temp_root(cfg(), environ={}) in (None, os.path.join(os.path.expanduser("~/.cache"),
+                                                                  "nst-gimp-tmp"))
+    assert nc.temp_root(cfg(temp_dir=str(tmp_path / "t")), environ={}) == str(tmp_path / "t")
+    assert (tmp_path / "t").is_dir()
+    root = nc.temp_root(cfg(), environ={"FLATPAK_ID": "org.gimp.GIMP",
+                                        "XDG_CACHE_HOME": str(tmp_path / "c")})
+    assert root == str(tmp_path / "c" / "nst-gimp-tmp")
+
+
+# ----------------------------------------------------------------------------- protocol
+
+def test_parse_event():
+    assert nc.parse_event('{"event": "done", "output": "x"}\n') == {"event": "done", "output": "x"}
+    assert nc.parse_event(b'{"event": "start"}') == {"event": "start"}
+    for junk in ("", "hello", "{broken", '{"no_event": 1}', "[1]", '{"event": 3}'):
+        assert nc.parse_event(junk) is None
+
+
+def test_format_duration():
+    assert nc.format_duration(0) == "0:00"
+    assert nc.format_duration(65) == "1:05"
+    assert nc.format_duration(59.6) == "1:00"
+    assert nc.format_duration(3725) == "1:02:05"
+    assert nc.format_duration(-3) == "0:00"
+
+
+def test_progress_text_and_fraction():
+    ev = {"event": "progress", "scale": 1, "scales": 3, "size": [256, 171], "step": 40,
+          "steps": 100, "fraction": 0.42, "elapsed_s": 10.0, "eta_s": 65.2}
+    assert nc.progress_text(ev) == "Scale 2/3, step 40/100, 1:05 left"
+    assert nc.progress_fraction(ev) == 0.42
+    assert nc.progress_text({"event": "progress", "step": 3, "steps": 9}) == "step 3/9"
+    assert nc.progress_fraction({"event": "progress", "fraction": 1.7}) == 1.0
+    assert nc.progress_fraction({"event": "start"}) is None
+    assert nc.progress_fraction({"event": "done"}) == 1.0
+    start = {"event": "start", "total_steps": 340, "device": "cpu"}
+    assert nc.progress_text(start) == "Neural style transfer: starting (340 steps, on cpu)"
+
+
+def test_engine_error_text():
+    e = nc.EngineError("style image 'x.jpg' does not exist: check the path", code="bad_input",
+                       exit_code=2, stderr_tail="line1\nline2")
+    s = str(e)
+    assert s.startswith("The style transfer engine rejected the input: style image 'x.jpg'")
+    assert "exit status 2" in s and s.endswith("line1\nline2")
+    w = str(nc.EngineError("no weights", code="weights_missing", exit_code=3))
+    assert "install.py" in w
+
+
+def test_tail(tmp_path):
+    p = tmp_path / "err.log"
+    p.write_text("\n".join(f"line {i}" for i in range(100)))
+    t = nc.tail(str(p), lines=3)
+    assert t == "line 97\nline 98\nline 99"
+    assert nc.tail(str(tmp_path / "missing")) == ""
+
+
+# ----------------------------------------------------------------------------- fake engines
+
+FAKE_HEADER = """\
+import json, sys, time, os
+def ev(**k):
+    print(json.dumps(k), flush=True)
+args = sys.argv[1:]
+out = args[args.index('-o') + 1] if '-o' in args else None
+"""
+
+
+def fake(tmp_path, body, name="fake_engine.py"):
+    p = tmp_path / name
+    p.write_text(FAKE_HEADER + textwrap.dedent(body))
+    return [sys.executable, str(p)]
+
+
+def test_run_engine_success_events(tmp_path):
+    argv = fake(tmp_path, """
+        print("not json, ignored")
+        ev(event="start", total_steps=4, device="cpu")
+        for i in range(1, 5):
+            ev(event="progress", scale=0, scales=1, step=i, steps=4, fraction=i / 4, eta_s=4 - i)
+        sys.stderr.write("some log\\n")
+        open(out, "wb").write(b"png")
+        ev(event="done", output=out, seconds=0.1)
+    """)
+    seen = []
+    done = nc.run_engine(argv + ["-o", str(tmp_path / "o.png")], nc.engine_env(),
+                         str(tmp_path / "err.log"), on_event=seen.append)
+    assert done["event"] == "done" and done["output"] == str(tmp_path / "o.png")
+    assert [e["event"] for e in seen] == ["start"] + ["progress"] * 4 + ["done"]
+    assert nc.progress_text(seen[2]) == "Scale 1/1, step 2/4, 0:02 left"
+
+
+def test_run_engine_error_event(tmp_path):
+    argv = fake(tmp_path, """
+        sys.stderr.write("Traceback...\\nValueError: bad style\\n")
+        ev(event="error", code="bad_input", message="style image 'x' is not an image")
+        sys.exit(2)
+    """)
+    with pytest.raises(nc.EngineError) as e:
+        nc.run_engine(argv, nc.engine_env(), str(tmp_path / "err.log"))
+    assert e.value.code == "bad_input" and e.value.exit_code == 2
+    assert "style image 'x' is not an image" in str(e.value)
+    assert "ValueError: bad style" in str(e.value)
+
+
+def test_run_engine_crash_without_event(tmp_path):
+    argv = fake(tmp_path, """
+        sys.stderr.write("Segmentation fault or similar\\n")
+        os._exit(1)
+    """)
+    with pytest.raises(nc.EngineError) as e:
+        nc.run_engine(argv, nc.engine_env(), str(tmp_path / "err.log"))
+    assert "without an error report" in str(e.value) and "Segmentation fault" in str(e.value)
+
+
+def test_run_engine_module_missing(tmp_path):
+    argv = [sys.executable, "-m", "nst_engine_that_does_not_exist"]
+    with pytest.raises(nc.EngineError) as e:
+        nc.run_engine(argv, nc.engine_env(), str(tmp_path / "err.log"))
+    assert "engine_path" in str(e.value)
+
+
+def test_run_engine_not_startable(tmp_path):
+    with pytest.raises(nc.EngineError) as e:
+        nc.run_engine([str(tmp_path / "no-python")], nc.engine_env(), str(tmp_path / "err.log"))
+    assert "cannot start" in str(e.value) and "install.py" in str(e.value)
+
+
+def test_run_engine_cancelled(tmp_path):
+    argv = fake(tmp_path, """
+        ev(event="error", code="cancelled", message="stopped by SIGTERM; nothing was written")
+        sys.exit(130)
+    """)
+    with pytest.raises(nc.Cancelled):
+        nc.run_engine(argv, nc.engine_env(), str(tmp_path / "err.log"))
+
+
+def test_run_engine_done_then_crash_at_exit_uses_result(tmp_path):
+    argv = fake(tmp_path, """
+        open(out, "wb").write(b"png")
+        ev(event="done", output=out)
+        os.abort()
+    """)
+    done = nc.run_engine(argv + ["-o", str(tmp_path / "o.png")], nc.engine_env(),
+                         str(tmp_path / "err.log"))
+    assert done["output"] == str(tmp_path / "o.png")
+
+
+def test_run_engine_stdin_is_an_open_pipe(tmp_path):
+    """The engine's stdin must stay open while the plug-in lives (EOF = cancel)."""
+    argv = fake(tmp_path, """
+        import select
+        r, _, _ = select.select([sys.stdin], [], [], 0.5)
+        ev(event="done", output=out, stdin_eof=bool(r) and sys.stdin.read(1) == "")
+    """)
+    done = nc.run_engine(argv + ["-o", "x"], nc.engine_env(), str(tmp_path / "err.log"))
+    assert done["stdin_eof"] is False
+
+
+def test_engine_dies_with_its_parent(tmp_path):
+    """Kill -9 a process running run_engine (what GIMP's Cancel does to the plug-in):
+    the fake engine, which stops at EOF on stdin like --watch-stdin, goes away."""
+    marker = tmp_path / "engine-stopped"
+    engine = fake(tmp_path, f"""
+        ev(event="start")
+        open({str(tmp_path / 'engine-pid')!r}, "w").write(str(os.getpid()))
+        sys.stdin.read()                        # blocks until the parent dies
+        open({str(marker)!r}, "w").write("eof")
+    """)
+    parent = tmp_path / "parent.py"
+    parent.write_text(textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {str(PLUGIN_DIR)!r})
+        import nst_client as nc
+        nc.run_engine({engine!r}, nc.engine_env(), {str(tmp_path / 'err.log')!r})
+    """))
+    p = subprocess.Popen([sys.executable, str(parent)])
+    t = time.time()
+    while not (tmp_path / "engine-pid").exists() and time.time() - t < 20:
+        time.sleep(0.05)
+    assert (tmp_path / "engine-pid").exists()
+    p.kill()
+    p.wait()
+    t = time.time()
+    while not marker.exists() and time.time() - t < 10:
+        time.sleep(0.05)
+    assert marker.read_text() == "eof"
+
+
+# ----------------------------------------------------------------------------- regions
+
+LAYER = (10, 20, 100, 50)   # x, y, w, h in image coordinates
+
+
+@pytest.mark.parametrize("mode,has_mask,sel,expected", [
+    ("auto", True, (0, 0, 30, 30), "mask"),
+    ("auto", False, (0, 0, 30, 30), "selection"),
+    ("auto", False, None, "none"),
+    ("none", True, (0, 0, 30, 30), "none"),
+    ("mask", True, None, "mask"),
+    ("selection", True, (50, 30, 5, 5), "selection"),
+])
+def test_choose_region(mode, has_mask, sel, expected):
+    assert nc.choose_region(mode, has_mask, sel, LAYER) == expected
+
+
+@pytest.mark.parametrize("mode,has_mask,sel,fragment", [
+    ("mask", False, None, "has no layer mask"),
+    ("selection", False, None, "selection is empty"),
+    ("selection", False, (200, 200, 5, 5), "does not overlap"),
+    ("auto", False, (0, 0, 10, 10), "does not overlap"),     # touches only the corner
+    ("bogus", False, None, "Unknown region"),
+])
+def test_choose_region_errors(mode, has_mask, sel, fragment):
+    with pytest.raises(nc.RegionError) as e:
+        nc.choose_region(mode, has_mask, sel, LAYER)
+    assert fragment in str(e.value)
+
+
+def test_intersect_and_selection_rect():
+    assert nc.intersect((0, 0, 10, 10), (5, 5, 10, 10)) == (5, 5, 5, 5)
+    assert nc.intersect((0, 0, 10, 10), (10, 0, 5, 5)) is None
+    assert nc.selection_rect_in_layer((0, 0, 30, 30), LAYER) == (0, 0, 20, 10)
+    assert nc.selection_rect_in_layer((50, 40, 200, 200), LAYER) == (40, 20, 60, 30)
+    assert nc.selection_rect_in_layer((500, 500, 2, 2), LAYER) is None
+
+
+def test_crop_plane():
+    plane = bytes(range(12))          # 4 x 3
+    assert nc.crop_plane(plane, 4, 3, (1, 1, 2, 2)) == bytes([5, 6, 9, 10])
+    # sticking out: the outside is filled
+    assert nc.crop_plane(plane, 4, 3, (-1, 2, 3, 2), fill=0) == bytes([0, 8, 9, 0, 0, 0])
+    assert nc.crop_plane(plane, 4, 3, (10, 10, 2, 1)) == bytes(2)
+
+
+def test_mask_is_empty():
+    assert nc.mask_is_empty(bytes(10))
+    assert not nc.mask_is_empty(bytes(9) + b"\x01")
+
+
+def test_compose_result():
+    src = bytes([10, 20, 30, 255, 11, 21, 31, 128, 12, 22, 32, 0, 13, 23, 33, 255])
+    res = bytes([100, 100, 100, 255] * 4)
+    # no region: engine colours, source alpha
+    assert nc.compose_result(res, src, None) == bytes([100, 100, 100, 255, 100, 100, 100, 128,
+                                                       100, 100, 100, 0, 100, 100, 100, 255])
+    # region: mask 0 -> source pixel exactly; >0 -> engine colour (the layer mask blends)
+    out = nc.compose_result(res, src, bytes([0, 255, 128, 0]))
+    assert out == bytes([10, 20, 30, 255, 100, 100, 100, 128, 100, 100, 100, 0, 13, 23, 33, 255])
+    with pytest.raises(ValueError):
+        nc.compose_result(res, src, bytes(3))
+
+
+def test_compose_result_large_is_fast():
+    n = 1024 * 1024
+    src = bytes(4 * n)
+    res = bytes([1]) * (4 * n)
+    mask = (bytes(512) + bytes([255]) * 512) * 1024
+    t = time.time()
+    out = nc.compose_result(res, src, mask)
+    assert time.time() - t < 2.0
+    assert out[:4] == bytes(4) and out[4 * 512:4 * 512 + 4] == bytes([1, 1, 1, 0])
+
+
+# ----------------------------------------------------------------------------- temp folders
+
+def test_run_dir_is_private_and_removed(tmp_path):
+    with nc.RunDir(str(tmp_path)) as run:
+        path = Path(run.path)
+        assert path.is_dir() and path.name.startswith(f"nst-gimp-{os.getpid()}-")
+        if os.name == "posix":
+            assert (path.stat().st_mode & 0o777) == 0o700
+        Path(run.file("x.png")).write_bytes(b"x")
+    assert not path.exists()
+    with pytest.raises(RuntimeError):
+        with nc.RunDir(str(tmp_path)) as run:
+            path = Path(run.path)
+            raise RuntimeError("boom")
+    assert not path.exists()
+
+
+def test_cleanup_stale(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"nst-gimp-{dead.pid}-abc"
+    alive = tmp_path / f"nst-gimp-{os.getppid()}-def"
+    mine = tmp_path / f"nst-gimp-{os.getpid()}-ghi"
+    other = tmp_path / "something-else"
+    old = tmp_path / f"nst-gimp-{os.getppid()}-old"
+    for d in (stale, alive, mine, other, old):
+        d.mkdir()
+        (d / "f").write_text("x")
+    week = time.time() - 8 * 24 * 3600
+    os.utime(old, (week, week))
+    removed = nc.cleanup_stale(str(tmp_path))
+    assert sorted(removed) == sorted([str(stale), str(old)])
+    assert alive.exists() and mine.exists() and other.exists()
+    # RunDir cleans up before making its own folder
+    stale.mkdir()
+    with nc.RunDir(str(tmp_path)):
+        assert not stale.exists()
+
+
+def test_style_layer_name():
+    assert nc.style_layer_name("/x/y/starry_night.jpg") == "Style: starry_night"
+    assert nc.style_layer_name("matisse layer", is_file=False) == "Style: matisse layer"
+    assert nc.style_layer_name("  ", is_file=False) == "Style: style"
+
+
+# ----------------------------------------------------------------------------- hygiene
+
+def test_client_uses_only_the_standard_library():
+    tree = ast.parse((PLUGIN_DIR / "nst_client.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module.split(".")[0])
+    stdlib = getattr(sys, "stdlib_module_names", None)
+    allowed = {"__future__", "json", "os", "re", "shutil", "subprocess", "sys", "tempfile", "time",
+               "dataclasses", "typing", "ctypes"}
+    assert names <= (set(stdlib) | {"__future__"} if stdlib else allowed), names
+
+
+def test_client_imports_in_isolated_python():
+    r = subprocess.run([sys.executable, "-I", "-c",
+                        f"import sys; sys.path.insert(0, {str(PLUGIN_DIR)!r}); import nst_client; "
+                        "print(nst_client.PRESETS['draft'])"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_plugin_file_declares_the_fixed_names():
+    src = (PLUGIN_DIR / "neural-style-transfer.py").read_text()
+    compile(src, "neural-style-transfer.py", "exec")
+    assert src.startswith("#!/usr/bin/env python3")
+    assert os.access(PLUGIN_DIR / "neural-style-transfer.py", os.X_OK)
+    assert 'PROC_NAME = "plug-in-neural-style-transfer"' in src
+    assert '"<Image>/Filters/Artistic"' in src and '"_Neural Style Transfer..."' in src
+    for arg in ("style-file", "style-layer", "strength", "preset", "size", "preserve-color",
+                "region", "seed", "iterations", "style-source"):
+        assert f'"{arg}", ' in src, arg
+    # nothing torch-like in the GIMP process
+    assert "import torch" not in src and "import nst_engine" not in src
