@@ -1,0 +1,145 @@
+"""The plug-in's client (nst_client.py) against the REAL engine, without GIMP.
+
+Uses the engine interpreter from ``NST_ENGINE_PYTHON`` (default: the test venv), the
+engine source of this checkout (as ``engine_path``) and the shared VGG16 weights fixture.
+Tiny images, few iterations: a few seconds per engine run on 2 cores."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent.parent / "plugin" / "neural-style-transfer"
+sys.path.insert(0, str(PLUGIN_DIR))
+import nst_client as nc  # noqa: E402
+
+ENGINE_PYTHON = os.environ.get(
+    "NST_ENGINE_PYTHON", os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
+
+
+@pytest.fixture(scope="module")
+def engine_cfg(repo_dir, fixture_weights):
+    if not os.path.exists(ENGINE_PYTHON):
+        pytest.fail(f"engine interpreter {ENGINE_PYTHON} missing (set NST_ENGINE_PYTHON)")
+    return nc.Config(path="<test>", engine_python=ENGINE_PYTHON, engine_path=str(repo_dir),
+                     weights=str(fixture_weights), model="vgg16", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def content_png(tmp_path_factory, shared_images):
+    """A 96 x 72 PNG of the content photo (made with the engine's Pillow)."""
+    out = tmp_path_factory.mktemp("content") / "content.png"
+    code = ("from PIL import Image; import sys; im = Image.open(sys.argv[1]).convert('RGB'); "
+            "im = im.resize((96, 72)); im.save(sys.argv[2])")
+    subprocess.run([ENGINE_PYTHON, "-c", code, str(shared_images / "tubingen.jpg"), str(out)],
+                   check=True, env=nc.engine_env())
+    return out
+
+
+def test_real_engine_run_with_progress(engine_cfg, content_png, shared_images, tmp_path):
+    job = nc.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
+                 output=str(tmp_path / "result.png"), layer_size=(96, 72), preset="draft",
+                 iterations=6, seed=3)
+    events = []
+    done = nc.run_engine(nc.build_argv(engine_cfg, job), nc.engine_env(engine_cfg),
+                         str(tmp_path / "stderr.log"), on_event=events.append,
+                         popen_kw=nc.popen_kwargs(engine_cfg, str(tmp_path)))
+    assert done["event"] == "done" and Path(done["output"]) == tmp_path / "result.png"
+    assert (tmp_path / "result.png").stat().st_size > 0
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "progress" in kinds
+    texts = [nc.progress_text(e) for e in events if e["event"] == "progress"]
+    assert all(re.fullmatch(r"Scale \d+/\d+, step \d+/\d+, \d+:\d\d left", t) for t in texts), texts
+    fractions = [nc.progress_fraction(e) for e in events if e["event"] == "progress"]
+    assert fractions == sorted(fractions) and 0 < fractions[-1] <= 1
+
+
+def test_real_engine_unreadable_style(engine_cfg, content_png, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image\n" * 20)
+    job = nc.Job(content=str(content_png), style=str(bad), output=str(tmp_path / "r.png"),
+                 layer_size=(96, 72), preset="draft", iterations=2)
+    with pytest.raises(nc.EngineError) as e:
+        nc.run_engine(nc.build_argv(engine_cfg, job), nc.engine_env(engine_cfg),
+                      str(tmp_path / "stderr.log"),
+                      popen_kw=nc.popen_kwargs(engine_cfg, str(tmp_path)))
+    assert e.value.code == "bad_input"
+    assert "broken.jpg" in str(e.value)
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_real_engine_missing_weights(engine_cfg, content_png, shared_images, tmp_path):
+    cfg = nc.Config(**{**engine_cfg.__dict__, "weights": str(tmp_path / "nope.pt")})
+    job = nc.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
+                 output=str(tmp_path / "r.png"), layer_size=(96, 72), preset="draft", iterations=2)
+    with pytest.raises(nc.EngineError) as e:
+        nc.run_engine(nc.build_argv(cfg, job), nc.engine_env(cfg), str(tmp_path / "stderr.log"),
+                      popen_kw=nc.popen_kwargs(cfg, str(tmp_path)))
+    assert e.value.code in ("weights_missing", "bad_input"), str(e.value)
+    assert "nope.pt" in str(e.value)
+
+
+def test_real_engine_stops_when_the_plugin_is_killed(engine_cfg, content_png, shared_images,
+                                                     tmp_path):
+    """GIMP's Cancel SIGKILLs the plug-in; the engine (stdin pipe + --watch-stdin) must stop
+    within about one step, and write nothing."""
+    out = tmp_path / "result.png"
+    job = nc.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
+                 output=str(out), layer_size=(96, 72), preset="balanced", iterations=500, seed=9)
+    argv = nc.build_argv(engine_cfg, job)
+    events = tmp_path / "events.jsonl"
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(textwrap.dedent(f"""
+        import json, os, sys
+        sys.path.insert(0, {str(PLUGIN_DIR)!r})
+        import nst_client as nc
+        log = open({str(events)!r}, "a")
+        def on_event(ev):
+            log.write(json.dumps(ev) + "\\n"); log.flush()
+        nc.run_engine({argv!r}, nc.engine_env(), {str(tmp_path / 'stderr.log')!r}, on_event,
+                      popen_kw={{"cwd": {engine_cfg.engine_path!r}}})
+    """))
+    p = subprocess.Popen([sys.executable, str(plugin)])
+    engine_pid = None
+    t = time.time()
+    while time.time() - t < 120:
+        if events.exists() and '"progress"' in events.read_text():
+            break
+        assert p.poll() is None, "the plug-in side ended early: " + (tmp_path / "stderr.log").read_text()
+        time.sleep(0.1)
+    else:
+        pytest.fail("the engine never reported progress")
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if pid.isdigit():
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+                stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if b"nst_engine" in cmd and stat[1] == str(p.pid):
+                engine_pid = int(pid)
+    assert engine_pid, "engine process not found"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    t = time.time()
+    while time.time() - t < 30:
+        try:
+            with open(f"/proc/{engine_pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if state == "Z":
+                break
+        except OSError:
+            break
+        time.sleep(0.1)
+    gone_after = time.time() - t
+    assert gone_after < 30, "the engine kept running after the plug-in died"
+    assert not out.exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith("result") or n.endswith(".tmp")]
