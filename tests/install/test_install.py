@@ -1,0 +1,486 @@
+"""install.py, end to end, in a temporary HOME with fake GIMP 3.0 and 3.2 profiles.
+
+No 5 GB environment is built here: ``--python`` names a bare virtual environment (no pip)
+that sees the test venv's packages (torch, ...) through one .pth line, so install.py may write
+its own .pth into it without touching the shared test venv. ``--weights`` is the shared VGG16
+fixture (``--model vgg16``). The self-check runs the real engine (doctor + a tiny stylisation
+through the plug-in's command line).
+
+The tests of the ``installed`` fixture run in file order: look, --check, damage + second run,
+--uninstall.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import importlib.util
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import types
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+INSTALL = REPO / "install.py"
+PLUGIN_SRC = REPO / "plugin" / "neural-style-transfer"
+PLUGIN = "neural-style-transfer"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+inst = _load("nst_install", INSTALL)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def purelib(python: Path) -> Path:
+    out = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+def make_venv(where: Path, with_torch: bool) -> Path:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = inst.venv_python(where)
+    if with_torch:  # see the test venv's packages without being it
+        parent = purelib(Path(sys.executable))
+        (purelib(python) / "nst_test_parent.pth").write_text(f"{parent}\n")
+    return python
+
+
+@pytest.fixture(scope="module")
+def engine_python(tmp_path_factory) -> Path:
+    return make_venv(tmp_path_factory.mktemp("engine") / "venv", with_torch=True)
+
+
+def make_home(root: Path, profiles=("3.0", "3.2"), flatpak=True) -> Path:
+    home = root / "home"
+    gimp = home / ".config" / "GIMP"
+    for v in profiles:
+        (gimp / v).mkdir(parents=True)
+        (gimp / v / "gimprc").write_text("(theme \"Dark\")\n")
+    if profiles:
+        # things install.py must not touch: another plug-in, a GIMP 2.10 profile
+        other = gimp / profiles[0] / "plug-ins" / "other-plugin"
+        other.mkdir(parents=True)
+        (other / "other-plugin.py").write_text("# someone else's plug-in\n")
+        (gimp / "2.10" / "plug-ins").mkdir(parents=True)
+    if flatpak:
+        (home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP" / "3.0").mkdir(parents=True)
+    return home
+
+
+def env_for(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "APPDATA", "LOCALAPPDATA",
+                        "GIMP3_DIRECTORY", "NST_WEIGHTS", "TORCH_HOME", "NST_PLUGIN_CONFIG", "PYTHONPATH")}
+    env["HOME"] = str(home)
+    return env
+
+
+def run_install(home: Path, *args, timeout: float = 900) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, str(INSTALL), *map(str, args)], capture_output=True, text=True,
+                          env=env_for(home), cwd=str(home.parent), timeout=timeout)
+    print(f"$ install.py {' '.join(map(str, args))}\n--- exit {done.returncode}\n{done.stdout}\n--- stderr\n{done.stderr}")
+    return done
+
+
+def snapshot(root: Path, skip=(".cache",)) -> dict:
+    """Every path under root: type, permission bits and content hash (size for big files).
+    ``skip``: top-level folders left out (~/.cache holds what torch/onnxruntime write at run time)."""
+    out = {}
+    if not root.exists():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root)
+        if rel_dir == Path("."):
+            dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                info = ("link", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                info = ("dir", stat.S_IMODE(st.st_mode))
+            elif st.st_size > 1 << 20:
+                info = ("file", stat.S_IMODE(st.st_mode), st.st_size)
+            else:
+                info = ("file", stat.S_IMODE(st.st_mode), hashlib.sha256(p.read_bytes()).hexdigest())
+            out[str(p.relative_to(root))] = info
+    return out
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def plugin_dirs(home: Path) -> dict:
+    return {
+        "3.0": home / ".config/GIMP/3.0/plug-ins" / PLUGIN,
+        "3.2": home / ".config/GIMP/3.2/plug-ins" / PLUGIN,
+        "flatpak 3.0": home / ".var/app/org.gimp.GIMP/config/GIMP/3.0/plug-ins" / PLUGIN,
+    }
+
+
+# --------------------------------------------------------------------------- the full install
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, engine_python, fixture_weights):
+    root = tmp_path_factory.mktemp("install")
+    home = make_home(root)
+    state = types.SimpleNamespace(home=home, python=engine_python, weights=fixture_weights,
+                                  prefix=home / ".local/share/gimp-neural-style",
+                                  site=purelib(engine_python))
+    state.before_home = snapshot(home)
+    state.before_site = snapshot(state.site)
+    state.args = ["--python", engine_python, "--weights", fixture_weights, "--model", "vgg16", "--device", "cpu"]
+    state.first = run_install(home, *state.args)
+    state.after_first = snapshot(home)
+    return state
+
+
+def test_install_succeeds_with_self_check(installed):
+    r = installed.first
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "doctor: OK" in r.stdout
+    assert "stylisation: OK" in r.stdout
+    assert f"sha256 {sha256(installed.weights)}" in r.stdout  # --weights prints the checksum
+    assert "To undo:" in r.stdout and "--uninstall" in r.stdout
+    for where in plugin_dirs(installed.home).values():
+        assert str(where) in r.stdout  # says what went where
+
+
+def test_plugin_files_and_run_bits_in_every_gimp3_profile(installed):
+    sources = sorted(p.name for p in PLUGIN_SRC.iterdir() if p.is_file() and p.suffix == ".py")
+    assert {f"{PLUGIN}.py", "nst_client.py"} <= set(sources)
+    for label, d in plugin_dirs(installed.home).items():
+        assert sorted(p.name for p in d.iterdir()) == sorted(sources + ["nst-config.json"]), label
+        for name in sources:
+            assert (d / name).read_bytes() == (PLUGIN_SRC / name).read_bytes(), (label, name)
+        mode = (d / f"{PLUGIN}.py").stat().st_mode
+        assert mode & stat.S_IXUSR and mode & stat.S_IXGRP and mode & stat.S_IXOTH, label
+        assert not (d / "nst_client.py").stat().st_mode & stat.S_IXUSR, label
+
+
+def test_config_contents(installed):
+    prefix = installed.prefix
+    weights = prefix / "weights" / installed.weights.name
+    assert sha256(weights) == sha256(installed.weights)
+    for label, d in plugin_dirs(installed.home).items():
+        cfg = json.loads((d / "nst-config.json").read_text())
+        expected_python = prefix / "flatpak-host-python" if label.startswith("flatpak") else installed.python
+        assert cfg == {"engine_python": str(expected_python), "engine_path": str(prefix / "engine"),
+                       "weights": str(weights), "model": "vgg16", "device": "cpu"}, label
+
+
+def test_config_is_accepted_by_the_plugins_own_loader(installed):
+    client = _load("nst_client_under_test", PLUGIN_SRC / "nst_client.py")
+    d = plugin_dirs(installed.home)["3.2"]
+    cfg = client.load_config(str(d / "nst-config.json"), environ={})
+    assert cfg.engine_python == str(installed.python)
+    assert cfg.weights == str(installed.prefix / "weights" / installed.weights.name)
+    assert cfg.model == "vgg16" and cfg.device == "cpu"
+
+
+def test_flatpak_profile_starts_the_engine_on_the_host(installed):
+    wrapper = installed.prefix / "flatpak-host-python"
+    assert os.access(wrapper, os.X_OK)
+    text = wrapper.read_text()
+    assert text.startswith("#!/bin/sh\n")
+    assert f'flatpak-spawn --host --watch-bus --env=PYTHONUNBUFFERED=1 {installed.python} "$@"' in text
+    assert "flatpak override --user --talk-name=org.freedesktop.Flatpak org.gimp.GIMP" in installed.first.stdout
+
+
+def test_engine_runs_from_the_installed_copy(installed):
+    pth = installed.site / "gimp_neural_style.pth"
+    assert pth.read_text() == f"{installed.prefix / 'engine'}\n"
+    copy = installed.prefix / "engine" / "nst_engine"
+    assert sorted(p.name for p in copy.glob("*.py")) == sorted(p.name for p in (REPO / "nst_engine").glob("*.py"))
+    out = subprocess.run([str(installed.python), "-c", "import nst_engine; print(nst_engine.__file__)"],
+                         capture_output=True, text=True, cwd="/", env=env_for(installed.home))
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()).parent == copy
+
+
+def test_nothing_else_touched(installed):
+    before, after = installed.before_home, installed.after_first
+    for path, info in before.items():
+        assert after.get(path) == info, path  # gimprc, the other plug-in, GIMP 2.10: unchanged
+    new = sorted(p for p in after if p not in before)
+    allowed = (".local", ".config/GIMP/3.0/plug-ins/" + PLUGIN, ".config/GIMP/3.2/plug-ins",
+               ".var/app/org.gimp.GIMP/config/GIMP/3.0/plug-ins")
+    assert all(p.startswith(allowed) for p in new), [p for p in new if not p.startswith(allowed)]
+    assert not any(p.startswith(".config/GIMP/2.10/plug-ins/") for p in after)
+    site_new = set(snapshot(installed.site)) - set(installed.before_site)
+    assert site_new == {"gimp_neural_style.pth"}
+
+
+def test_manifest_lists_what_was_installed(installed):
+    manifest = json.loads((installed.prefix / "install-manifest.json").read_text())
+    paths = {e["path"]: e for e in manifest["entries"]}
+    for d in plugin_dirs(installed.home).values():
+        assert paths[str(d)]["kind"] == "tree" and paths[str(d)]["created"]
+        assert str(d / "nst-config.json") in paths
+    assert str(installed.site / "gimp_neural_style.pth") in paths
+    assert str(installed.home / ".config/GIMP/3.0/plug-ins") not in paths  # it was there before
+    assert paths[str(installed.home / ".config/GIMP/3.2/plug-ins")] == {
+        "path": str(installed.home / ".config/GIMP/3.2/plug-ins"), "kind": "dir", "created": True, "what": "folder"}
+    assert manifest["model"] == "vgg16" and manifest["engine_python"] == str(installed.python)
+
+
+def test_check_reports_ok(installed):
+    r = run_install(installed.home, "--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "doctor: OK" in r.stdout and "stylisation: OK" in r.stdout
+    assert r.stdout.rstrip().endswith("OK")
+    assert snapshot(installed.home) == installed.after_first  # report only
+
+
+def test_check_finds_damage_and_a_second_run_repairs_it(installed):
+    main = plugin_dirs(installed.home)["3.2"] / f"{PLUGIN}.py"
+    main.chmod(0o644)  # what makes the menu entry vanish
+    r = run_install(installed.home, "--check", "--no-self-check")
+    assert r.returncode == 1
+    assert f"[NOT EXECUTABLE] {main}" in r.stdout
+    # a new GIMP version's profile appears: --check says it lacks the plug-in
+    new_profile = installed.home / ".config/GIMP/3.4"
+    new_profile.mkdir()
+    try:
+        r = run_install(installed.home, "--check", "--no-self-check")
+        assert f"[NOT INSTALLED] GIMP 3.4 profile {new_profile}" in r.stdout
+    finally:
+        new_profile.rmdir()
+    second = run_install(installed.home, *installed.args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "stylisation: OK" in second.stdout
+    assert snapshot(installed.home) == installed.after_first  # same files, same bits, same content
+
+
+def test_uninstall_leaves_no_trace(installed):
+    r = run_install(installed.home, "--uninstall")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert snapshot(installed.home) == installed.before_home
+    assert snapshot(installed.site) == installed.before_site
+    again = run_install(installed.home, "--uninstall")
+    assert again.returncode == 0 and "nothing to uninstall" in again.stdout
+
+
+# --------------------------------------------------------------------------- other paths
+
+def test_dry_run_changes_nothing(tmp_path, engine_python, fixture_weights):
+    home = make_home(tmp_path)
+    before, site_before = snapshot(home), snapshot(purelib(engine_python))
+    r = run_install(home, "--dry-run", "--python", engine_python, "--weights", fixture_weights, "--model", "vgg16")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "DRY RUN" in r.stdout and "would write" in r.stdout and "would copy" in r.stdout
+    assert snapshot(home) == before and snapshot(purelib(engine_python)) == site_before
+    r = run_install(home, "--dry-run")  # not even an environment or a download
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "would download https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in r.stdout
+    assert "creating the virtual environment" in r.stdout
+    assert snapshot(home) == before
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_offline_without_weights_says_exactly_what_to_do(tmp_path, engine_python):
+    home = make_home(tmp_path)
+    before = snapshot(home)
+    url = f"http://127.0.0.1:{free_port()}/models/vgg16-397923af.pth"  # nothing listens: offline
+    r = run_install(home, "--python", engine_python, "--model", "vgg16", "--weights-url", url, "--retries", "2")
+    assert r.returncode == 3, r.stdout + r.stderr
+    err = r.stderr
+    assert "could not download the vgg16 weights" in err and "offline" in err
+    assert url in err and "sha256 starts with 397923af" in err
+    assert "--weights /path/to/vgg16-397923af.pth" in err  # the exact command to run next
+    assert f"--python {engine_python}" in err
+    assert snapshot(home) == before  # nothing half-made left behind
+
+
+def test_no_gimp_profile_found(tmp_path, engine_python, fixture_weights):
+    home = make_home(tmp_path, profiles=(), flatpak=False)
+    before = snapshot(home)
+    r = run_install(home, "--python", engine_python, "--weights", fixture_weights, "--model", "vgg16",
+                    "--no-self-check")
+    assert r.returncode == 5, r.stdout + r.stderr
+    assert "No GIMP 3 profile was found" in r.stdout and "--gimp-dir" in r.stdout
+    assert run_install(home, "--uninstall").returncode == 0
+    assert snapshot(home) == before
+
+
+def test_gimp_dir_names_the_only_profile(tmp_path, engine_python, fixture_weights):
+    home = make_home(tmp_path)
+    target = home / ".config/GIMP/3.2"
+    r = run_install(home, "--python", engine_python, "--weights", fixture_weights, "--model", "vgg16",
+                    "--gimp-dir", target, "--no-self-check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    dirs = plugin_dirs(home)
+    assert (dirs["3.2"] / "nst-config.json").is_file()
+    assert not dirs["3.0"].exists() and not dirs["flatpak 3.0"].exists()
+    assert run_install(home, "--uninstall").returncode == 0
+
+
+def test_python_without_torch_is_refused_before_anything_happens(tmp_path, fixture_weights):
+    bare = make_venv(tmp_path / "bare", with_torch=False)
+    home = make_home(tmp_path)
+    before = snapshot(home)
+    r = run_install(home, "--python", bare, "--weights", fixture_weights, "--model", "vgg16")
+    assert r.returncode == 1
+    assert "lacks torch" in r.stderr and "pip install torch==" in r.stderr
+    assert snapshot(home) == before
+
+
+# --------------------------------------------------------------------------- pieces
+
+def test_profile_discovery_per_os(tmp_path):
+    home = tmp_path / "h"
+    for rel in [".config/GIMP/3.0", ".config/GIMP/3.2", ".config/GIMP/2.10", ".config/GIMP/3.0-backup",
+                ".var/app/org.gimp.GIMP/config/GIMP/3.2", "snap/gimp/current/.config/GIMP/3.0",
+                "Library/Application Support/GIMP/3.0", "AppData/Roaming/GIMP/3.2"]:
+        (home / rel).mkdir(parents=True)
+    (home / ".config/GIMP/3.4").write_text("a file, not a profile")
+
+    def found(system, env=None):
+        return [(str(p.path.relative_to(home)), p.kind)
+                for p in inst.find_gimp_profiles(system, {"HOME": str(home), **(env or {})}, home)]
+
+    assert found("Linux") == [(".config/GIMP/3.0", "native"), (".config/GIMP/3.2", "native"),
+                              (".var/app/org.gimp.GIMP/config/GIMP/3.2", "flatpak"),
+                              ("snap/gimp/current/.config/GIMP/3.0", "snap")]
+    assert found("Darwin") == [("Library/Application Support/GIMP/3.0", "native")]
+    assert found("Windows", {"APPDATA": str(home / "AppData/Roaming")}) == [("AppData/Roaming/GIMP/3.2", "native")]
+    (home / "xdg/GIMP/3.2").mkdir(parents=True)
+    assert found("Linux", {"XDG_CONFIG_HOME": str(home / "xdg")})[0] == ("xdg/GIMP/3.2", "native")
+    assert inst.user_data_dir("Linux", {}, home) == home / ".local/share/gimp-neural-style"
+    assert inst.user_data_dir("Darwin", {}, home) == home / "Library/Application Support/gimp-neural-style"
+    assert inst.user_data_dir("Windows", {"LOCALAPPDATA": "C:/L"}, home) == Path("C:/L/gimp-neural-style")
+
+
+def test_pins_are_read_from_the_requirement_files():
+    pins = inst.read_pins(REPO / "requirements-engine.txt", REPO / "requirements-test.txt")
+    for dist in ("torch", "torchvision", "pillow", "numpy", "onnxruntime", "pytest", "scikit-image"):
+        assert pins.get(dist), dist
+
+
+def test_the_test_venv_matches_the_pins():
+    run_py = _load("nst_tests_run", REPO / "tests" / "run.py")
+    pins = inst.read_pins(*run_py.REQUIREMENTS)
+    assert run_py.venv_state(Path(sys.executable), pins)["problems"] == []
+
+
+def test_png_helpers(tmp_path):
+    p = tmp_path / "x.png"
+    inst.write_png(p, 7, 3, lambda x, y: (x * 30, y * 80, 5))
+    assert inst.png_size(p) == (7, 3)
+    pil = pytest.importorskip("PIL.Image")
+    with pil.open(p) as im:
+        assert im.size == (7, 3) and im.mode == "RGB" and im.getpixel((6, 2)) == (180, 160, 5)
+
+
+# --------------------------------------------------------------------------- downloads
+
+class Server:
+    """A local HTTP server for one payload, with Range support and scripted failures."""
+
+    def __init__(self, payload: bytes, failures=()):
+        self.payload, self.failures, self.ranges = payload, list(failures), []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                server.ranges.append(self.headers.get("Range"))
+                failure = server.failures.pop(0) if server.failures else None
+                if failure == "503":
+                    self.send_error(503)
+                    return
+                start = 0
+                rng = self.headers.get("Range")
+                if rng:
+                    start = int(rng.split("=")[1].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
+                else:
+                    self.send_response(200)
+                body = server.payload[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if failure == "cut":  # the connection drops half-way
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/vgg-x.pth"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+PAYLOAD = os.urandom(3 << 20)
+PREFIX = hashlib.sha256(PAYLOAD).hexdigest()[:8]
+
+
+def test_download_verifies_the_checksum(tmp_path):
+    with Server(PAYLOAD) as s:
+        digest = inst.download(s.url, tmp_path / "w.pth", PREFIX, retries=1, backoff=0)
+    assert digest == hashlib.sha256(PAYLOAD).hexdigest()
+    assert (tmp_path / "w.pth").read_bytes() == PAYLOAD and not (tmp_path / "w.pth.part").exists()
+
+
+def test_download_resumes_a_broken_connection_with_range(tmp_path):
+    seen = []
+    with Server(PAYLOAD, failures=["cut"]) as s:
+        inst.download(s.url, tmp_path / "w.pth", PREFIX, retries=3, backoff=0,
+                      progress=lambda done, total: seen.append((done, total)))
+        ranges = s.ranges
+    assert (tmp_path / "w.pth").read_bytes() == PAYLOAD
+    assert ranges[0] is None and ranges[1].startswith("bytes=") and int(ranges[1][6:-1]) > 0
+    assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
+
+
+def test_download_resumes_a_part_file_from_an_earlier_run(tmp_path):
+    (tmp_path / "w.pth.part").write_bytes(PAYLOAD[:1000])
+    with Server(PAYLOAD) as s:
+        inst.download(s.url, tmp_path / "w.pth", PREFIX, retries=1, backoff=0)
+        assert s.ranges == ["bytes=1000-"]
+    assert (tmp_path / "w.pth").read_bytes() == PAYLOAD
+
+
+def test_download_retries_server_errors(tmp_path):
+    with Server(PAYLOAD, failures=["503", "503"]) as s:
+        inst.download(s.url, tmp_path / "w.pth", PREFIX, retries=3, backoff=0)
+        assert len(s.ranges) == 3
+    assert (tmp_path / "w.pth").read_bytes() == PAYLOAD
+
+
+def test_download_rejects_a_wrong_checksum(tmp_path):
+    with Server(PAYLOAD) as s:
+        with pytest.raises(inst.DownloadError, match="checksum mismatch"):
+            inst.download(s.url, tmp_path / "w.pth", "00000000", retries=2, backoff=0)
+    assert not (tmp_path / "w.pth").exists() and not (tmp_path / "w.pth.part").exists()
