@@ -34,16 +34,25 @@ class Reporter:
 
 
 class JsonReporter(Reporter):
-    """One JSON object per line on stdout, flushed at once (the plug-in reads it live)."""
+    """One JSON object per line on stdout, flushed at once (the plug-in reads it live).
+
+    stdout belongs to the protocol alone: while this reporter is open, anything else
+    printed to ``sys.stdout`` (torch's "Downloading: ..." line, say) goes to stderr.
+    """
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
+        self._saved_stdout = sys.stdout
+        sys.stdout = sys.stderr
 
     def emit(self, event: dict) -> None:
         self.stream.write(json.dumps(_clean(event), allow_nan=False) + "\n")
         self.stream.flush()
         if event.get("event") == "error":
             print(f"error: {event['message']}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        sys.stdout = self._saved_stdout
 
 
 class BarReporter(Reporter):

@@ -1,0 +1,168 @@
+"""Default pyramid vs a single-scale L-BFGS reference, in one process on one machine.
+
+The reference is what most style-transfer scripts do: 300 L-BFGS iterations at
+the target size. The default is our coarse-to-fine pyramid. Both use the same
+objective and weights; both final objectives are measured at full size with the
+same network (the finest scale *is* full size, so the last progress events are
+full-size objective values too, which also gives the time at which the default
+first beats the reference's final value).
+
+Also reports how much of the machine's arithmetic peak one VGG forward+backward
+reaches: FLOPs counted by torch's FlopCounterMode, divided by the median step
+time, against a measured large-matmul rate and the nominal peak from the CPU flags.
+
+    python benchmarks/speed.py --model vgg16 --weights ../shared/weights/vgg16_features_fixture.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from nst_engine import StylizeRequest, stylize  # noqa: E402
+from nst_engine.transfer import Objective, plan  # noqa: E402
+from nst_engine import images  # noqa: E402
+from nst_engine.weights import load_features  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("NST_SHARED", HERE.parent.parent / "shared"))
+
+
+def timed_run(req: StylizeRequest):
+    """Run stylize, recording (seconds since start, scale, total loss) per step."""
+    trace = []
+    t0 = time.perf_counter()
+
+    def on_progress(event):
+        if hasattr(event, "loss"):
+            trace.append((time.perf_counter() - t0, event.scale, event.scales, event.loss["total"]))
+
+    result = stylize(req, on_progress)
+    return time.perf_counter() - t0, result.loss["total"], trace
+
+
+def time_to_reach(trace, target):
+    """First time at the finest scale whose full-size objective is ≤ target (value is before that step)."""
+    for i, (t, scale, scales, total) in enumerate(trace):
+        if scale == scales - 1 and total <= target:
+            return trace[i - 1][0] if i else t
+    return None
+
+
+def matmul_gflops(n=2048, repeats=7):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def nominal_peak_gflops():
+    """cores × clock × fp32 FLOPs per cycle (2 FMA units × vector width × 2), from /proc/cpuinfo."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return None, "unknown"
+    flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split())
+    mhz = max(float(m) for m in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M))
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    per_cycle = lanes * 2 * (2 if "fma" in flags else 1)  # two FMA ports on server cores
+    cores = torch.get_num_threads()
+    return cores * mhz / 1e3 * per_cycle, f"{cores} threads × {mhz:.0f} MHz × {per_cycle} FLOP/cycle"
+
+
+def step_flops_and_time(req, repeats=5):
+    """FLOPs and median wall time of one objective evaluation + backward at full size."""
+    p = plan(req)
+    net, _ = load_features(req.model, req.weights, req.pooling)
+    net = net.truncate([req.content_layer, *req.style_layers])
+    w, h = p.output_size
+    content = images.to_tensor(images.resize(p.content.rgb, (w, h)))
+    style = images.to_tensor(images.resize(p.regions[0].styles[0],
+                                           images.fit_longest(*p.regions[0].styles[0].size, max(w, h))))
+    objective = Objective(net, req, p, content, [[style]], [None])
+    x = content.clone().requires_grad_(True)
+    with FlopCounterMode(display=False) as counter:
+        objective(x)[0].backward()
+    times = []
+    for _ in range(repeats):
+        x.grad = None
+        t = time.perf_counter()
+        objective(x)[0].backward()
+        times.append(time.perf_counter() - t)
+    return counter.get_total_flops(), statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--content", default=str(SHARED / "images" / "tubingen.jpg"))
+    ap.add_argument("--style", default=str(SHARED / "images" / "starry_night.jpg"))
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--reference-iterations", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of the default (median reported)")
+    ap.add_argument("--model", default="vgg16")
+    ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg16_features_fixture.pt"))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", default=str(HERE / "out" / "speed.json"))
+    args = ap.parse_args()
+
+    base = dict(content=args.content, styles=[args.style], size=args.size, model=args.model,
+                weights=args.weights, device=args.device)
+    flops, step_s = step_flops_and_time(StylizeRequest(**base))
+    peak_measured = matmul_gflops()
+    peak_nominal, peak_how = nominal_peak_gflops()
+    achieved = flops / step_s / 1e9
+    print(f"one VGG forward+backward at {args.size}px: {flops / 1e9:.1f} GFLOP in {step_s:.2f} s (median) "
+          f"= {achieved:.1f} GFLOP/s; matmul {peak_measured:.1f} GFLOP/s ({achieved / peak_measured:.0%}); "
+          f"nominal peak {peak_nominal:.0f} GFLOP/s [{peak_how}] ({achieved / peak_nominal:.0%})", flush=True)
+
+    default_runs = []
+    for i in range(args.repeats):
+        seconds, final, trace = timed_run(StylizeRequest(**base))
+        default_runs.append((seconds, final, trace))
+        print(f"default pyramid run {i + 1}: {seconds:.1f} s, final objective {final:.4g}", flush=True)
+    ref_seconds, ref_final, ref_trace = timed_run(
+        StylizeRequest(**base, pyramid=False, iterations=args.reference_iterations))
+    print(f"reference (single scale, {args.reference_iterations} L-BFGS): {ref_seconds:.1f} s, "
+          f"final objective {ref_final:.4g}", flush=True)
+
+    med_seconds = statistics.median(r[0] for r in default_runs)
+    med_final = statistics.median(r[1] for r in default_runs)
+    reach = [time_to_reach(r[2], ref_final) for r in default_runs]
+    reach_ok = [t for t in reach if t is not None]
+    summary = {
+        "size": args.size, "model": args.model, "device": args.device, "threads": torch.get_num_threads(),
+        "reference": {"iterations": args.reference_iterations, "seconds": ref_seconds, "final_objective": ref_final},
+        "default": {"runs": [{"seconds": s, "final_objective": f} for s, f, _ in default_runs],
+                    "median_seconds": med_seconds, "median_final_objective": med_final,
+                    "time_to_reference_objective_s": reach},
+        "time_ratio": med_seconds / ref_seconds,
+        "objective_ratio": med_final / ref_final,
+        "vgg_step": {"gflop": flops / 1e9, "median_s": step_s, "gflops": achieved,
+                     "matmul_gflops": peak_measured, "nominal_peak_gflops": peak_nominal, "nominal_how": peak_how},
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(summary, indent=2))
+    print(f"\ndefault/reference time: {summary['time_ratio']:.3f} (median of {args.repeats}); "
+          f"objective default/reference: {summary['objective_ratio']:.3f}")
+    if reach_ok:
+        print(f"default reached the reference's final objective after {statistics.median(reach_ok):.1f} s "
+              f"(median) = {statistics.median(reach_ok) / ref_seconds:.3f} of the reference's time")
+    else:
+        print("default did not reach the reference's final objective")
+
+
+if __name__ == "__main__":
+    main()
