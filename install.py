@@ -1054,10 +1054,12 @@ class Installer:
             say(f"nothing to uninstall: no manifest at {m.path}" + ("" if self.args.prefix else
                 " (installed with another --prefix? pass the same --prefix)"))
             return EXIT_OK
-        # files first, then folders deepest first, the manifest last (so an interrupted
-        # uninstall can be run again); a folder that was there before is never removed
+        # files, then our folders, then the manifest (an interrupted uninstall can be run again),
+        # then the parent folders install.py made, deepest first, if empty; a folder that was
+        # there before is never removed
         def order(e: dict) -> tuple:
-            return (e["path"] == str(m.path), e["kind"] != "file", -len(Path(e["path"]).parts))
+            rank = 2 if e["path"] == str(m.path) else {"file": 0, "tree": 1, "dir": 3}[e["kind"]]
+            return (rank, -len(Path(e["path"]).parts))
 
         verb = "would remove" if self.dry else "removing"
         for e in sorted(m.entries, key=order):

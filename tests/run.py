@@ -23,6 +23,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -170,7 +171,7 @@ def main(argv: list[str]) -> int:
     # "tests" unless the arguments name what to run (tests/install, a file, file::test)
     names_paths = any(not a.startswith("-") and (REPO / a.split("::")[0]).exists() for a in argv)
     cmd = [str(python), "-m", "pytest"] + ([] if names_paths else ["tests"]) + argv
-    log("$ " + " ".join(cmd))
+    log("$ " + shlex.join(cmd))
     return subprocess.run(cmd, cwd=REPO, env=env).returncode
 
 
