@@ -319,17 +319,17 @@ def real_run(tmp_path_factory, fixture_weights, shared_images):
         Image.fromarray(getattr(data, name)()).save(d / f"{name}.png")
     out = d / "out" / "units.png"
     out.parent.mkdir()
-    res = vis.visualize(vis.VisualizeRequest(inputs=[shared_images, d], output=out, units=3, top=3, size=112,
+    res = vis.visualize(vis.VisualizeRequest(inputs=[shared_images, d], output=out, units=2, top=3, size=96,
                                              model="vgg16", weights=fixture_weights, backend="auto"))
-    return res, json.loads(out.with_suffix(".json").read_text())
+    net, _ = load_features("vgg16", fixture_weights)
+    net.truncate(list(vis.DEFAULT_LAYERS))
+    return res, json.loads(out.with_suffix(".json").read_text()), net
 
 
 def test_real_patches_hold_their_activation(real_run, fixture_weights):
     """Each patch, cut out (aligned crop, noise outside the field), gives the recorded activation in torch."""
-    res, index = real_run
+    res, index, net = real_run
     assert len(index["images"]) == 8 and res.backend == "onnx"
-    net, _ = load_features("vgg16", fixture_weights)
-    net.truncate(list(vis.DEFAULT_LAYERS))
     info = net.layer_info()
     scans = [images_mod.resize(images_mod.split(images_mod.open_image(i["path"], "x")).rgb, tuple(i["scan_size"]))
              for i in index["images"]]
@@ -350,13 +350,11 @@ def test_real_patches_hold_their_activation(real_run, fixture_weights):
                     got = float(net(crop, [name])[name][0, p["unit"], r, c])
                 assert got == pytest.approx(p["activation"], rel=1e-3, abs=1e-4 * peak), (name, p)
                 checked += 1
-    assert checked == 5 * 3 * 3
+    assert checked == 5 * 2 * 3
 
 
 def test_real_top_patch_is_the_global_maximum(real_run, fixture_weights):
-    res, index = real_run
-    net, _ = load_features("vgg16", fixture_weights)
-    net.truncate(list(vis.DEFAULT_LAYERS))
+    res, index, net = real_run
     layers = list(vis.DEFAULT_LAYERS)
     maxima = {name: None for name in layers}
     with torch.no_grad():
@@ -399,20 +397,42 @@ def test_cli_success(fixture_weights, folder, tmp_path):
     assert Image.open(out).size == tuple(done["size"])
 
 
-@pytest.mark.parametrize("args,code,match", [
+CLI_ERRORS = [
     (["{empty}", "-o", "{tmp}/x.png"], 2, "no usable images"),
     (["{pics}", "-o", "{tmp}/x.png", "--layers", "relu1_1,conv9_1"], 2, "unknown layer"),
     (["{pics}", "-o", "{tmp}/x.png", "--units", "0"], 2, "--units"),
     (["{pics}", "-o", "{tmp}/x.png", "--top", "many"], 2, "--top"),
     (["{pics}", "-o", "{tmp}/missing/x.png"], 2, "does not exist"),
     (["{pics}", "-o", "{tmp}/x.png", "--unit-ids", "relu1_1=3,x"], 2, "unit ids"),
+    (["{pics}", "-o", "{tmp}/x.png", "--unit-ids", "relu1_1=3", "--unit-ids", "relu1_1=4"], 2, "twice"),
     (["{pics}", "-o", "{tmp}/x.png", "--weights", "{tmp}/none.pt"], 3, "weights"),
-])
-def test_cli_errors(folder, tmp_path, args, code, match):
+]
+
+
+def _fill(args, folder, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir(exist_ok=True)
-    args = [a.format(empty=empty, tmp=tmp_path, pics=folder) for a in args]
-    proc, events = _cli(*args, "--model", "vgg16", timeout=60)
+    return [a.format(empty=empty, tmp=tmp_path, pics=folder) for a in args]
+
+
+@pytest.mark.parametrize("case", [0, 1, 7])
+def test_cli_errors_subprocess(folder, tmp_path, case):
+    """The real command: an error event as the last JSON line, the exit code, nothing written."""
+    args, code, match = CLI_ERRORS[case]
+    proc, events = _cli(*_fill(args, folder, tmp_path), "--model", "vgg16", timeout=60)
     assert proc.returncode == code, proc.stderr
+    assert events[-1]["event"] == "error" and match in events[-1]["message"]
+    assert "error: " in proc.stderr
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("args,code,match", CLI_ERRORS)
+def test_cli_errors_in_process(folder, tmp_path, capsys, args, code, match):
+    """Every error case through cli.main (the same code as the subprocess, without its 5 s start-up)."""
+    from nst_engine import cli
+
+    rc = cli.main(["visualize", *_fill(args, folder, tmp_path), "--model", "vgg16", "--progress", "json"])
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert rc == code
     assert events[-1]["event"] == "error" and match in events[-1]["message"]
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.json").exists()
