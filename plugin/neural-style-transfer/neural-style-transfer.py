@@ -266,8 +266,10 @@ def run(procedure, run_mode, image, drawables, config, data):
         from gi.repository import GimpUi
         GimpUi.init(PROC_NAME)
         dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
-        dialog.fill(["style-source", "style-file", "style-layer", "strength", "preset", "size",
-                     "preserve-color", "region", "seed", "iterations"])
+        dialog.get_scale_entry("strength", 1.0)  # a 0..1 slider rather than a spin button
+        dialog.get_label("nst-times", nc.PRESET_TIMES_TEXT, False, False)
+        dialog.fill(["style-source", "style-file", "style-layer", "strength", "preset",
+                     "nst-times", "size", "preserve-color", "region", "seed", "iterations"])
         ok = dialog.run()
         dialog.destroy()
         if not ok:
@@ -325,11 +327,11 @@ class NeuralStyleTransfer(Gimp.PlugIn):
             "style-file", "Style _image", "Image file whose style is painted onto the layer",
             Gimp.FileChooserAction.OPEN, True, None, RW)
         procedure.add_layer_argument(
-            "style-layer", "Style _layer",
+            "style-layer", "Style la_yer",
             "A layer of any open image to use as the style (used instead of the file when set)",
             True, RW)
         procedure.add_double_argument(
-            "strength", "_Strength",
+            "strength", "Stre_ngth",
             "Style strength 0..1 (0.5 = the engine's default style weight; each 0.1 multiplies the "
             "style weight by 2)", 0.0, 1.0, 0.5, RW)
         procedure.add_choice_argument(
@@ -349,7 +351,7 @@ class NeuralStyleTransfer(Gimp.PlugIn):
             "Keep the layer's colours (only the style's texture is taken); off = take the style's "
             "colours", False, RW)
         procedure.add_choice_argument(
-            "region", "_Region",
+            "region", "Re_gion",
             "Where to stylise: 'auto' (the layer mask, else the selection, else the whole layer), "
             "'mask', 'selection' or 'none' (whole layer)",
             _choice([("auto", "Automatic (mask, else selection, else whole layer)", ""),
@@ -361,7 +363,7 @@ class NeuralStyleTransfer(Gimp.PlugIn):
             "seed", "S_eed", "Random seed (same seed and settings = same result)",
             0, 2147483647, 0, RW)
         procedure.add_int_argument(
-            "iterations", "_Iterations",
+            "iterations", "I_terations",
             "Iterations at the finest scale; 0 = the quality preset's", 0, 10000, 0, RW)
         procedure.add_layer_return_value(
             "layer", "Layer", "The new stylised layer", False, RW)

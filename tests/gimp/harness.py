@@ -60,6 +60,39 @@ def venv_base_prefix(python: str) -> Path | None:
     return None
 
 
+class Session:
+    """Commands inside the GIMP environment (the root, or this machine when native)."""
+
+    def __init__(self, prefix, base_env):
+        self.prefix = prefix          # argv prefix that enters the root ([] when native)
+        self.base_env = base_env
+
+    def _cmd(self, argv, env):
+        full_env = dict(self.base_env)
+        full_env.update(env or {})
+        if self.prefix:
+            return ["env", "-i", *[f"{k}={v}" for k, v in full_env.items()], *self.prefix, *argv], \
+                {"PATH": CLEAN_PATH}
+        return list(argv), full_env
+
+    def run(self, argv, env=None, timeout=600):
+        cmd, penv = self._cmd(argv, env)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=penv)
+
+    def popen(self, argv, env=None, **kw):
+        cmd, penv = self._cmd(argv, env)
+        return subprocess.Popen(cmd, env=penv, **kw)
+
+    def gimp(self, args, env=None, timeout=600):
+        return self.run(["gimp-console-3.0", *args], env, timeout)
+
+    def __call__(self, args, env, timeout):  # backwards compatible: run gimp-console-3.0
+        return self.gimp(args, env, timeout)
+
+    def has(self, program):
+        return self.run(["sh", "-c", f"command -v {program}"], timeout=30).returncode == 0
+
+
 class NativeGimp:
     """gimp-console-3.0 found on PATH: no chroot needed."""
 
@@ -70,12 +103,8 @@ class NativeGimp:
 
     @contextlib.contextmanager
     def session(self, binds=()):
-        def run(args, env, timeout):
-            full_env = {"PATH": os.environ.get("PATH", CLEAN_PATH), "LANG": "C.UTF-8"}
-            full_env.update(env)
-            return subprocess.run([self.exe, *args], env=full_env, capture_output=True,
-                                  text=True, timeout=timeout)
-        yield run
+        yield Session([], {"PATH": os.environ.get("PATH", CLEAN_PATH), "LANG": "C.UTF-8",
+                           "HOME": os.environ.get("HOME", "/tmp")})
 
 
 class ChrootGimp:
@@ -120,14 +149,8 @@ class ChrootGimp:
                         raise GimpUnavailable(f"refusing to bind-mount system folder {host} into the GIMP root")
                     self._bind(host, mounted)
 
-                def run(args, env, timeout):
-                    full_env = {"PATH": CLEAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-                    full_env.update(env)
-                    cmd = ["env", "-i", *[f"{k}={v}" for k, v in full_env.items()],
-                           "chroot", str(self.root), "gimp-console-3.0", *args]
-                    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                          env={"PATH": CLEAN_PATH})
-                yield run
+                yield Session(["chroot", str(self.root)],
+                              {"PATH": CLEAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"})
             finally:
                 for target in reversed(mounted):
                     r = subprocess.run(["umount", str(target)], capture_output=True)
@@ -147,6 +170,11 @@ def find_gimp(provision: bool = True):
     if os.geteuid() != 0:
         raise GimpUnavailable("no gimp-console-3.0 on PATH and not root (the Debian 13 GIMP 3 "
                               "root needs chroot/mount): GIMP plug-in tests skipped")
+    extras = all((root / "usr/bin" / x).exists() for x in ("Xvfb", "xdotool", "xwd"))
+    if ready and not extras and provision:
+        # the dialog test's extras; provision_root.sh adds them (or warns and goes on)
+        subprocess.run(["bash", str(HERE / "provision_root.sh"), str(root)], capture_output=True,
+                       text=True, timeout=1800)
     if not ready:
         if not provision:
             raise GimpUnavailable(f"no GIMP 3 root at {root}")
@@ -170,6 +198,54 @@ def install_plugin(profile: Path) -> Path:
     return dest
 
 
+class Workspace:
+    """A throwaway GIMP profile with the plug-in installed and its config written."""
+
+    def __init__(self, engine_python: str, repo: Path, shared_images: Path, weights: Path,
+                 model: str = "vgg16"):
+        import json
+        import tempfile
+        self.work = Path(tempfile.mkdtemp(prefix="nst-gimp-test-"))
+        self.profile = self.work / "profile"
+        self.plugin_dir = install_plugin(self.profile)
+        self.plugin_tmp = self.work / "tmp"
+        for d in ("tmp", "cache", "gimptmp", "home"):
+            (self.work / d).mkdir()
+        self.config = self.plugin_dir / "nst-config.json"
+        self.config.write_text(json.dumps({
+            "engine_python": engine_python, "engine_path": str(repo), "weights": str(weights),
+            "model": model, "device": "cpu"}, indent=1))
+        self.env = {"HOME": str(self.work / "home"), "GIMP3_DIRECTORY": str(self.profile),
+                    "GIMP3_CACHEDIR": str(self.work / "cache"),
+                    "GIMP3_TEMPDIR": str(self.work / "gimptmp"), "TMPDIR": str(self.plugin_tmp)}
+        venv_dir = Path(engine_python).parent.parent
+        self.binds = [self.work, Path(repo), Path(shared_images).parent, Path(weights).parent,
+                      venv_dir]
+        base = venv_base_prefix(engine_python)
+        if base is not None:
+            self.binds.append(base)
+
+    def batch_args(self, script: Path, params: dict) -> list:
+        import json
+        pfile = self.work / (script.stem + "-params.json")
+        pfile.write_text(json.dumps(params))
+        code = f'NST_PARAMS="{pfile}"; exec(open("{script}").read())'
+        return ["-i", "--batch-interpreter=python-fu-eval", "-b", code, "--quit"]
+
+    def remove(self):
+        """Delete the work folder, unless something is still mounted under it (never
+        delete through a bind mount)."""
+        try:
+            with open("/proc/self/mounts") as f:
+                mounts = f.read()
+        except OSError:
+            mounts = ""
+        if str(self.work) in mounts:
+            sys.stderr.write(f"not deleting {self.work}: still mounted somewhere\n")
+            return
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
 def engine_python_default() -> str:
     return os.environ.get("NST_ENGINE_PYTHON",
                           os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
@@ -177,6 +253,6 @@ def engine_python_default() -> str:
 
 if __name__ == "__main__":  # manual smoke: python tests/gimp/harness.py
     g = find_gimp()
-    with g.session() as run:
-        p = run(["--version"], {}, 60)
+    with g.session() as sess:
+        p = sess.gimp(["--version"], {}, 60)
         print(g.kind, p.returncode, p.stdout, p.stderr[-2000:], file=sys.stderr)

@@ -18,8 +18,27 @@ valid() {
     && [ -d "$ROOT/usr/lib/python3/dist-packages/gi" ]
 }
 
+# Extras for the plug-in's dialog test (a virtual display and a key presser). Optional: the
+# test skips without them. Added to an existing root when missing.
+EXTRAS="xvfb xauth xdotool x11-apps"
+extras_ok() { [ -x "$ROOT/usr/bin/Xvfb" ] && [ -x "$ROOT/usr/bin/xdotool" ] && [ -x "$ROOT/usr/bin/xwd" ]; }
+
+install_extras() {
+  [ "$(id -u)" = 0 ] || return 0
+  local mounted=() m
+  for m in proc dev sys; do
+    mountpoint -q "$ROOT/$m" || { mount --bind "/$m" "$ROOT/$m" && mounted+=("$m"); }
+  done
+  cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+  chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+    bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $EXTRAS >/dev/null" >&2 \
+    || echo "warning: could not install $EXTRAS into the root (the dialog test will be skipped)" >&2
+  for ((i=${#mounted[@]}-1; i>=0; i--)); do umount "$ROOT/${mounted[$i]}" || umount -l "$ROOT/${mounted[$i]}" || true; done
+}
+
 if valid; then
   echo "reusing GIMP 3 root at $ROOT" >&2
+  extras_ok || install_extras
   echo "$ROOT"; exit 0
 fi
 
@@ -53,7 +72,7 @@ for m in proc dev sys; do
 done
 echo "installing GIMP 3 into the root" >&2
 chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-  bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gimp python3-gi gir1.2-gimp-3.0 gir1.2-gegl-0.4 >/dev/null' >&2
+  bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gimp python3-gi gir1.2-gimp-3.0 gir1.2-gegl-0.4 $EXTRAS >/dev/null" >&2
 touch "$STAMP"
 valid || { echo "error: GIMP 3 root at $ROOT is incomplete after provisioning" >&2; exit 4; }
 echo "$ROOT"

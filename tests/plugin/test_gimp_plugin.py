@@ -8,17 +8,15 @@ and not root). Environment:
 * ``NST_ENGINE_PYTHON``: the engine's interpreter (default: the test venv);
 * ``NST_SHARED``: the shared folder (weights fixture, images), see tests/conftest.py;
 * ``NST_GIMP3_ROOT``: where the Debian 13 GIMP 3 root is (default /var/cache/nst-gimp3-root);
-* ``NST_GIMP_ITERATIONS``: iterations per run (default 8; tiny images, draft preset).
+* ``NST_GIMP_ITERATIONS``: iterations per run (default 5; tiny images, draft preset).
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -117,47 +115,21 @@ def gimp_results(repo_dir, shared_images, fixture_weights):
         pytest.fail(f"the engine does not run ({engine_python} -m nst_engine stylize --help):\n"
                     f"{r.stderr[-2000:]}")
 
-    work = Path(tempfile.mkdtemp(prefix="nst-gimp-test-"))
+    ws = harness.Workspace(engine_python, repo_dir, shared_images, fixture_weights)
     try:
-        profile = work / "profile"
-        plugin_dir = harness.install_plugin(profile)
-        plugin_tmp = work / "tmp"
-        plugin_tmp.mkdir()
-        (work / "cache").mkdir()
-        (work / "gimptmp").mkdir()
-        config = plugin_dir / "nst-config.json"
-        config.write_text(json.dumps({
-            "engine_python": engine_python,
-            "engine_path": str(repo_dir),
-            "weights": str(fixture_weights),
-            "model": "vgg16",
-            "device": "cpu",
-        }, indent=1))
-        out = work / "results.json"
+        out = ws.work / "results.json"
         params = {
-            "cases": CASES, "images": str(shared_images), "config": str(config),
-            "out": str(out), "work": str(work), "plugin_tmp": str(plugin_tmp),
-            "iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "8")),
+            "cases": CASES, "images": str(shared_images), "config": str(ws.config),
+            "out": str(out), "work": str(ws.work), "plugin_tmp": str(ws.plugin_tmp),
+            "iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5")),
             "cancel_seed": CANCEL_SEED, "cancel_iterations": 200,
         }
-        (work / "params.json").write_text(json.dumps(params))
-        batch = Path(harness.HERE / "batch_cases.py")
-        code = f'NST_PARAMS="{work}/params.json"; exec(open("{batch}").read())'
-        env = {"HOME": str(work / "home"), "GIMP3_DIRECTORY": str(profile),
-               "GIMP3_CACHEDIR": str(work / "cache"), "GIMP3_TEMPDIR": str(work / "gimptmp"),
-               "TMPDIR": str(plugin_tmp)}
-        (work / "home").mkdir()
-        venv_dir = Path(engine_python).parent.parent
-        binds = [work, repo_dir, shared_images.parent, fixture_weights.parent, venv_dir]
-        base = harness.venv_base_prefix(engine_python)
-        if base is not None:
-            binds.append(base)
+        args = ws.batch_args(harness.HERE / "batch_cases.py", params)
         watcher = CancelWatcher(deadline_s=900)
         watcher.start()
         t = time.time()
-        with gimp.session(binds) as run:
-            proc = run(["-i", "--batch-interpreter=python-fu-eval", "-b", code, "--quit"],
-                       env, timeout=1200)
+        with gimp.session(ws.binds) as sess:
+            proc = sess.gimp(args, ws.env, timeout=1200)
         watcher.stop.set()
         watcher.join(5)
         results = json.loads(out.read_text()) if out.exists() else {}
@@ -172,8 +144,7 @@ def gimp_results(repo_dir, shared_images, fixture_weights):
             Path(keep).write_text(json.dumps(results, indent=1))
         return results
     finally:
-        # nothing is mounted under `work` any more (the session unmounted it)
-        shutil.rmtree(work, ignore_errors=True)
+        ws.remove()   # the session has unmounted everything under it
 
 
 def _case(results, name):

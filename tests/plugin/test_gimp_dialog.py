@@ -1,0 +1,119 @@
+"""The plug-in's interactive path in a real GIMP 3: the GimpUi.ProcedureDialog opens on a
+virtual display (Xvfb), OK runs the engine and adds the layer, Cancel leaves the image alone.
+
+Needs Xvfb and xdotool where GIMP runs (tests/gimp/provision_root.sh installs them in the
+Debian 13 root); skipped with the reason when they are missing."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
+import harness  # noqa: E402
+
+TITLE = "Neural Style Transfer"
+
+
+def _wait_for(pred, timeout, what):
+    t = time.time()
+    while time.time() - t < timeout:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def dialog_results(repo_dir, shared_images, fixture_weights):
+    try:
+        gimp = harness.find_gimp()
+    except harness.GimpUnavailable as e:
+        pytest.skip(str(e))
+    engine_python = harness.engine_python_default()
+    if not os.path.exists(engine_python):
+        pytest.fail(f"engine interpreter {engine_python} missing (set NST_ENGINE_PYTHON)")
+    ws = harness.Workspace(engine_python, repo_dir, shared_images, fixture_weights)
+    out = ws.work / "dialog.json"
+    shot = ws.work / "dialog.xwd"
+    try:
+        args = ws.batch_args(harness.HERE / "batch_interactive.py",
+                             {"images": str(shared_images), "out": str(out), "iterations": 3})
+        with gimp.session(ws.binds) as sess:
+            missing = [p for p in ("Xvfb", "xdotool") if not sess.has(p)]
+            if missing:
+                pytest.skip(f"{', '.join(missing)} not installed where GIMP runs "
+                            "(re-run tests/gimp/provision_root.sh)")
+            xvfb = sess.popen(["Xvfb", "-displayfd", "1", "-ac", "-nolisten", "tcp",
+                               "-screen", "0", "1024x768x24"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+            gimp_proc = None
+            try:
+                display = ":" + xvfb.stdout.readline().strip()
+                denv = {"DISPLAY": display}
+                env = dict(ws.env, DISPLAY=display)
+                gimp_proc = sess.popen(["gimp-console-3.0", *args], env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True)
+
+                def window():
+                    r = sess.run(["xdotool", "search", "--name", TITLE], denv, timeout=30)
+                    return r.stdout.split()[0] if r.returncode == 0 and r.stdout.split() else None
+
+                def press(key):
+                    wid = _wait_for(window, 180, "the plug-in's dialog")
+                    time.sleep(1.0)          # let it finish drawing
+                    if key == "Return":
+                        sess.run(["xwd", "-root", "-out", str(shot)], denv, timeout=30)
+                    sess.run(["sh", "-c", f"xdotool windowfocus --sync {wid} && xdotool key {key}"],
+                             denv, timeout=30)
+                    return wid
+
+                press("Return")
+                _wait_for(lambda: window() is None, 60, "the dialog to close after OK")
+                _wait_for(lambda: out.exists() and "ok" in json.loads(out.read_text())["cases"],
+                          300, "the OK run to finish")
+                press("Escape")   # the second dialog (X may reuse the first one's window id)
+                log, _ = gimp_proc.communicate(timeout=180)
+            finally:
+                if gimp_proc is not None and gimp_proc.poll() is None:
+                    gimp_proc.kill()
+                    gimp_proc.wait()
+                xvfb.kill()
+                xvfb.wait()
+        results = json.loads(out.read_text()) if out.exists() else {}
+        results["log"] = log[-10000:]
+        results["screenshot_taken"] = shot.exists() and shot.stat().st_size > 0
+        keep = os.environ.get("NST_KEEP_GIMP_RESULTS")
+        if keep:
+            Path(keep + ".dialog.json").write_text(json.dumps(results, indent=1))
+            if shot.exists():
+                Path(keep + ".dialog.xwd").write_bytes(shot.read_bytes())
+        return results
+    finally:
+        ws.remove()
+
+
+def test_dialog_ok_runs_and_adds_layer(dialog_results):
+    info = dialog_results["cases"]["ok"]
+    assert "exception" not in info, info.get("exception")
+    assert info["status"] == "success", info.get("message")
+    assert info["layers_after"] == ["Style: starry_night"] + info["layers_before"]
+    assert dialog_results["screenshot_taken"]
+
+
+def test_dialog_cancel_leaves_image(dialog_results):
+    info = dialog_results["cases"]["cancel"]
+    assert "exception" not in info, info.get("exception")
+    assert info["status"] == "cancel"
+    assert info["layers_after"] == info["layers_before"]
+
+
+def test_dialog_has_no_mnemonic_clashes(dialog_results):
+    assert "duplicate mnemonic" not in dialog_results["log"]
+    assert "Traceback" not in dialog_results["log"], dialog_results["log"][-3000:]
