@@ -10,7 +10,7 @@ DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # brush strokes and palette of a painting while its buildings stay recognisable
 # (README has the picture); strength 0.5 ⇔ this style weight.
 DEFAULT_CONTENT_WEIGHT = 1.0
-DEFAULT_STYLE_WEIGHT = 10.0
+DEFAULT_STYLE_WEIGHT = 20.0
 DEFAULT_TV_WEIGHT = 0.0
 DEFAULT_MAX_SIZE = 512
 

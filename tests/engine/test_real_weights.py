@@ -1,0 +1,110 @@
+"""The engine with real pretrained VGG16 weights (the shared fixture) on real images, ≤ 128 px."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_engine import StylizeRequest, stylize
+
+pytestmark = pytest.mark.slow
+
+
+def request(shared_images, fixture_weights, **kw):
+    kw.setdefault("size", 128)
+    return StylizeRequest(content=str(shared_images / "tubingen.jpg"),
+                          styles=[str(shared_images / "starry_night.jpg")],
+                          model="vgg16", weights=str(fixture_weights), **kw)
+
+
+def test_style_term_falls_tenfold_while_content_stays_bounded(shared_images, fixture_weights):
+    events = []
+    result = stylize(request(shared_images, fixture_weights), events.append)
+    first = next(e for e in events if hasattr(e, "loss"))  # evaluated at the initial image = the content
+    assert first.loss["content"] == pytest.approx(0.0, abs=1e-6)
+    assert result.loss["style"] <= first.loss["style"] / 10, (first.loss, result.loss)
+    # Still recognisable: the relative content error stays well under "replaced by something else".
+    assert result.loss["content"] < 1.0
+    out = np.asarray(result.image, dtype=float)
+    src = np.asarray(Image.open(shared_images / "tubingen.jpg").convert("RGB").resize(result.image.size), float)
+    assert np.abs(out - src).mean() > 10  # visibly stylised
+
+
+def test_region_only_masked_part_changes(shared_images, fixture_weights, tmp_path):
+    content = Image.open(shared_images / "tubingen.jpg")
+    mask = np.zeros((content.height, content.width), np.uint8)
+    mask[: content.height // 2] = 255  # the sky and roofs
+    Image.fromarray(mask).save(tmp_path / "sky.png")
+    out_path = tmp_path / "out.png"
+    stylize(request(shared_images, fixture_weights, mask=str(tmp_path / "sky.png"), output=str(out_path)))
+    out = np.asarray(Image.open(out_path), dtype=int)
+    src = np.asarray(content.convert("RGB").resize((out.shape[1], out.shape[0]), Image.Resampling.LANCZOS), int)
+    h = out.shape[0]
+    # The mask is resized with the image; keep clear of its two-pixel resampled edge.
+    assert np.array_equal(out[h // 2 + 2:], src[h // 2 + 2:])
+    assert np.abs(out[: h // 2 - 2] - src[: h // 2 - 2]).mean() > 10
+
+
+def _cli(repo_dir, fixture_weights, shared_images, out, *extra):
+    return [sys.executable, "-m", "nst_engine", "stylize", str(shared_images / "tubingen.jpg"),
+            "--style", str(shared_images / "woman-with-hat-matisse.jpg"), "-o", str(out),
+            "--model", "vgg16", "--weights", str(fixture_weights), "--progress", "json", *extra]
+
+
+def test_json_lines_transcript_of_a_real_run(repo_dir, fixture_weights, shared_images, tmp_path):
+    out = tmp_path / "out.png"
+    proc = subprocess.run(_cli(repo_dir, fixture_weights, shared_images, out, "--size", "96", "--iterations", "8"),
+                          cwd=repo_dir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    start, progress, done = events[0], events[1:-1], events[-1]
+    assert start["event"] == "start" and start["output_size"] == [96, 72] and start["content_size"] == [1024, 768]
+    assert start["total_steps"] == sum(start["steps"]) == len(progress) == 8
+    assert all(e["event"] == "progress" for e in progress)
+    fractions = [e["fraction"] for e in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert all(e["eta_s"] >= 0 for e in progress)
+    assert set(progress[-1]["loss"]) == {"content", "style", "tv", "total"}
+    assert done["event"] == "done" and done["output"] == str(out) and done["seconds"] > 0
+    assert Image.open(out).size == (96, 72)
+
+
+@pytest.mark.parametrize("how", ["sigterm", "stdin-closed"])
+def test_cancel_mid_run_leaves_nothing(how, repo_dir, fixture_weights, shared_images, tmp_path):
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen(_cli(repo_dir, fixture_weights, shared_images, out, "--size", "128",
+                                 "--iterations", "500", "--watch-stdin"),
+                            cwd=repo_dir, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    seen = []
+    for line in proc.stdout:  # wait until the optimisation is really running
+        seen.append(json.loads(line))
+        if seen[-1]["event"] == "progress" and seen[-1]["step"] >= 3:
+            break
+    t = time.monotonic()
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        proc.stdin.close()  # what happens when the front end dies
+        proc.stdin = None  # so communicate() doesn't flush it
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    last = json.loads(rest.strip().splitlines()[-1])
+    assert last["event"] == "error" and last["code"] == "cancelled"
+    assert time.monotonic() - t < 30  # within a step or so, not after the remaining ~490 steps
+    assert os.listdir(tmp_path) == []  # no output, no temp file
+
+
+def test_doctor_passes_with_the_fixture(repo_dir, fixture_weights):
+    proc = subprocess.run([sys.executable, "-m", "nst_engine", "doctor", "--model", "vgg16",
+                           "--weights", str(fixture_weights), "--progress", "json"],
+                          cwd=repo_dir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[0]["event"] == "info" and events[0]["weights"] == str(fixture_weights)
+    assert events[-1]["event"] == "done" and events[-1]["smoke_test"] == "passed"
