@@ -319,12 +319,27 @@ def image_top(act: torch.Tensor, info, width: int, height: int, k: int, overlap:
     every position whose clipped field overlaps the taken one's by more than ``overlap``
     (intersection over union), k times. Returns (values (C, k), rows (C, k), cols (C, k));
     values are -inf where a unit has no position left.
+
+    Many small tensor operations: run on one thread (with several, OpenMP's synchronisation
+    costs more than the work, ~10× on a busy 2-core machine).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _image_top(act, info, width, height, k, overlap)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _image_top(act, info, width, height, k, overlap):
     c, h, w = act.shape
     xs, ys = _axis_boxes(info, w, width), _axis_boxes(info, h, height)
     ix, iy = _inter(xs, xs), _inter(ys, ys)  # (w, w), (h, h)
     lx, ly = xs[:, 1] - xs[:, 0], ys[:, 1] - ys[:, 0]
-    area = (ly[:, None] * lx[None, :]).reshape(-1)  # (h*w,)
+    # Fields further apart than ``field`` pixels along an axis do not overlap: only a window of
+    # ±ceil(field / stride) grid steps around a taken position can be suppressed.
+    reach = math.ceil(info.field / info.stride)
+    steps = torch.arange(-reach, reach + 1)
     scores = act.reshape(c, -1).float().clone()
     vals = torch.full((c, k), -math.inf)
     rows = torch.zeros((c, k), dtype=torch.long)
@@ -338,9 +353,15 @@ def image_top(act: torch.Tensor, info, width: int, height: int, k: int, overlap:
         r, q = where // w, where % w
         vals[:, j] = torch.where(alive, best, torch.full_like(best, -math.inf))
         rows[:, j], cols[:, j] = r, q
-        inter = (iy[r][:, :, None] * ix[q][:, None, :]).reshape(c, -1)  # (C, h*w)
-        iou = inter / (area[where][:, None] + area[None, :] - inter)
-        scores[iou > overlap] = -math.inf
+        wr, wc = r[:, None] + steps, q[:, None] + steps  # (C, 2·reach+1)
+        ok = (wr >= 0)[:, :, None] & (wr < h)[:, :, None] & (wc >= 0)[:, None, :] & (wc < w)[:, None, :]
+        wr, wc = wr.clamp(0, h - 1), wc.clamp(0, w - 1)
+        inter = iy[r[:, None], wr][:, :, None] * ix[q[:, None], wc][:, None, :]
+        area = ly[wr][:, :, None] * lx[wc][:, None, :]
+        chosen = (ly[r] * lx[q])[:, None, None]
+        drop = ok & (inter / (chosen + area - inter) > overlap)
+        flat = wr[:, :, None] * w + wc[:, None, :]
+        scores[units[:, None, None].expand_as(flat)[drop], flat[drop]] = -math.inf
         scores[units, where] = -math.inf
     return vals, rows, cols
 
