@@ -125,6 +125,8 @@ class _Progress:
 
 
 def _target_layer(image, drawables):
+    if isinstance(drawables, Gimp.Drawable):   # defensive: a single drawable, not a list
+        drawables = [drawables]
     if drawables is None or len(drawables) != 1:
         raise nc.NstError("Select exactly one layer to stylise (Neural Style Transfer works on one "
                           f"layer at a time; {0 if drawables is None else len(drawables)} selected).")

@@ -46,15 +46,23 @@ def put(drawable, fmt, data):
 
 
 def snapshot(image):
-    """Layers (top to bottom, recursively one level) with name, size, offsets, pixel hash."""
+    """Every layer (groups recursively; a group's own pixels are its children's projection,
+    so not hashed) with name, size, offsets, pixel and mask hashes."""
     out = []
-    for layer in image.get_layers():
-        ok, x, y = layer.get_offsets()
-        mask = layer.get_mask()
-        out.append({"name": layer.get_name(), "id": layer.get_id(),
-                    "size": [layer.get_width(), layer.get_height()], "offsets": [x, y],
-                    "pixels": digest(layer_bytes(layer)),
-                    "mask": digest(layer_bytes(mask, "Y u8")) if mask else None})
+
+    def walk(layers, depth):
+        for layer in layers:
+            ok, x, y = layer.get_offsets()
+            mask = layer.get_mask()
+            group = layer.is_group()
+            out.append({"name": layer.get_name(), "id": layer.get_id(), "depth": depth,
+                        "size": [layer.get_width(), layer.get_height()] if not group else None,
+                        "offsets": [x, y] if not group else None,
+                        "pixels": None if group else digest(layer_bytes(layer)),
+                        "mask": digest(layer_bytes(mask, "Y u8")) if mask else None})
+            if group:
+                walk(layer.get_children(), depth + 1)
+    walk(image.get_layers(), 0)
     return out
 
 
@@ -111,9 +119,11 @@ DEFAULTS = dict(preset="draft", size=0, strength=0.5, seed=1, iterations=P.get("
 
 def check_result(img, src, before, info, region_mask=None):
     """Common checks of a successful run; region_mask = expected mask bytes or None."""
-    layers = img.get_layers()
+    parent = src.get_parent()
+    layers = parent.get_children() if parent is not None else img.get_layers()
     names = [l.get_name() for l in layers]
-    info["layers_before"] = [l["name"] for l in before]
+    info["layers_before"] = info.get("siblings_before") or [l["name"] for l in before
+                                                             if l["depth"] == 0]
     info["layers_after"] = names
     pos = img.get_item_position(src)
     new = layers[pos - 1] if pos > 0 else None
@@ -158,6 +168,7 @@ def check_result(img, src, before, info, region_mask=None):
         after[src.get_id()]["mask"] == src_before["mask"] and \
         after[src.get_id()]["offsets"] == src_before["offsets"]
     info["others_unchanged"] = all(after[l["id"]] == l for l in before)
+    info["all_layers_after"] = [(l["name"], l["depth"]) for l in snapshot(img)]
 
 
 def unchanged(img, before, info):
@@ -314,9 +325,22 @@ def case_cancel():
 def case_after_cancel():
     """A normal run after the killed one: it must succeed (and clean up the stale folder)."""
     img, src = photo_image(size=(64, 48))
+    # the source sits inside a layer group, under another layer: the new layer must go
+    # into the same group, directly above it
+    group = Gimp.GroupLayer.new(img, "group") if hasattr(Gimp, "GroupLayer") else \
+        Gimp.Layer.group_new(img)
+    group.set_name("group")
+    img.insert_layer(group, None, 0)
+    img.reorder_item(src, group, 0)
+    above = Gimp.Layer.new(img, "in group above", 10, 10, Gimp.ImageType.RGBA_IMAGE, 100.0,
+                           Gimp.LayerMode.NORMAL)
+    img.insert_layer(above, group, 0)
+    img.clean_all()
     before = snapshot(img)
-    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
+    info = {"siblings_before": [l.get_name() for l in group.get_children()]}
+    info.update(call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS))
     check_result(img, src, before, info)
+    info["group_children_after"] = [l.get_name() for l in group.get_children()]
     return info
 
 

@@ -287,3 +287,10 @@ def test_temp_folders_removed(gimp_results):
     info = _case(gimp_results, "after_cancel")
     assert info["status"] == "success", info.get("message")
     assert gimp_results["plugin_tmp_left"] == []
+
+
+def test_source_inside_a_layer_group(gimp_results):
+    """The after-cancel run's source layer sits in a group under another layer."""
+    info = _case(gimp_results, "after_cancel")
+    _assert_new_layer(info, "starry_night")
+    assert info["group_children_after"] == ["in group above", "Style: starry_night", "photo"]
