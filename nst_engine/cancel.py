@@ -6,6 +6,7 @@ sees EOF. Long loops call ``token.check()`` once per step.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -47,11 +48,16 @@ def install(watch_stdin: bool = False) -> CancelToken:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     if watch_stdin:
+        fd = sys.stdin.fileno()
+
         def watch():
+            # os.read, not sys.stdin.buffer.read: a daemon thread blocked inside the
+            # buffered reader holds its lock, and interpreter shutdown then aborts
+            # ("could not acquire lock for <stdin> at interpreter shutdown").
             try:
-                while sys.stdin.buffer.read(4096):
+                while os.read(fd, 4096):
                     pass
-            except (OSError, ValueError):
+            except OSError:
                 pass
             token.cancel("standard input closed (the parent process went away)")
 
