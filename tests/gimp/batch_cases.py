@@ -203,7 +203,9 @@ def case_layer_mask():
     region = layer_bytes(mask, "Y u8")
     img.clean_all()
     before = snapshot(img)
-    info = call(img, src, style_file=os.path.join(IMAGES, "shipwreck.jpg"), **DEFAULTS)
+    # pass the mask itself as the drawable: right after "Add Layer Mask" GIMP has the mask
+    # selected, and the plug-in must work on its layer
+    info = call(img, mask, style_file=os.path.join(IMAGES, "shipwreck.jpg"), **DEFAULTS)
     check_result(img, src, before, info, region_mask=region)
     return info
 
