@@ -148,6 +148,7 @@ def main():
         "default": {"runs": [{"seconds": s, "final_objective": f} for s, f, _ in default_runs],
                     "median_seconds": med_seconds, "median_final_objective": med_final,
                     "time_to_reference_objective_s": reach},
+        "traces": {"reference": ref_trace, "default": [r[2] for r in default_runs]},
         "time_ratio": med_seconds / ref_seconds,
         "objective_ratio": med_final / ref_final,
         "vgg_step": {"gflop": flops / 1e9, "median_s": step_s, "gflops": achieved,

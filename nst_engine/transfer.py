@@ -114,6 +114,8 @@ def plan(req: StylizeRequest) -> _Plan:
         raise bad_input(f"--iterations must be a whole number ≥ 1, got {req.iterations!r}")
     if req.lr is not None:
         _finite_nonneg("--lr", req.lr)
+    if req.threads is not None and (not isinstance(req.threads, int) or req.threads < 1):
+        raise bad_input(f"--threads must be a whole number ≥ 1, got {req.threads!r}")
 
     content = images.split(images.open_image(req.content, "content image"))
     regions = _regions(req, content.rgb.size)
@@ -187,7 +189,6 @@ class Objective:
     def __init__(self, net, req: StylizeRequest, plan_: _Plan, content: torch.Tensor, styles, masks):
         self.net, self.req, self.plan = net, req, plan_
         self.layers = list(dict.fromkeys([req.content_layer, *req.style_layers]))
-        hw = content.shape[-2:]
         with torch.no_grad():
             self.content_target = net(content, [req.content_layer])[req.content_layer]
             self.targets = []  # per region: ({layer: Gram}, {layer: mask or None}, weight)
@@ -202,7 +203,6 @@ class Objective:
                     down = carry_mask(mask, net.geometry(net.names[-1]))
                     layer_masks = {layer: down[layer] for layer in req.style_layers}
                 self.targets.append((grams, layer_masks, region.weight))
-        self.hw = hw
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict]:
         feats = self.net(image, self.layers)
@@ -273,8 +273,8 @@ def _check_memory(net, req, plan_, device) -> float:
         while lo < hi:  # largest longest side that fits
             mid = (lo + hi + 1) // 2
             mw, mh = images.fit_longest(w, h, mid)
-            sh = [images.fit_longest(sw, sh_, round(mid * req.style_scale))[::-1] for sh_, sw in style_hws]
-            if memory.estimate_bytes(net, (mh, mw), sh, history) <= 0.9 * have:
+            styles_at_mid = [images.fit_longest(sw, sh, round(mid * req.style_scale))[::-1] for sh, sw in style_hws]
+            if memory.estimate_bytes(net, (mh, mw), styles_at_mid, history) <= 0.9 * have:
                 lo = mid
             else:
                 hi = mid - 1

@@ -63,6 +63,7 @@ CASES = [
     (["{c}", "--style", "{s}", "-o", "{d}/out.xyz"], "bad_input", 2, [".png"]),
     (["{c}", "--style", "{s}", "-o", "{c}"], "bad_input", 2, ["overwrite"]),
     (["{c}", "--style", "{s}", "--device", "tpu", "-o", "{o}"], "bad_input", 2, ["tpu"]),
+    (["{c}", "--style", "{s}", "--threads", "0", "-o", "{o}"], "bad_input", 2, ["--threads"]),
     (["{c}", "--style", "{s}", "--region", "{d}/small_mask.png:{s}", "--mask", "{d}/small_mask.png", "-o", "{o}"],
      "bad_input", 2, ["either"]),
     (["{c}", "--style", "{s}", "--model", "alexnet", "-o", "{o}"], "bad_input", 2, ["vgg19"]),
