@@ -240,6 +240,7 @@ def case_grayscale():
 
 def case_alpha():
     img, src = photo_image()
+    img.convert_precision(Gimp.Precision.U16_LINEAR)   # and a high bit depth image
     src.add_alpha()
     w, h = src.get_width(), src.get_height()
     px = bytearray(layer_bytes(src))
@@ -255,6 +256,7 @@ def case_alpha():
     info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
     check_result(img, src, before, info)
     info["source_has_alpha"] = src.has_alpha()
+    info["precision"] = img.get_precision().value_nick
     return info
 
 
@@ -307,6 +309,33 @@ def case_empty_selection_forced():
     before = snapshot(img)
     info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), region="selection",
                 **DEFAULTS)
+    unchanged(img, before, info)
+    return info
+
+
+def case_indexed():
+    img, src = photo_image()
+    img.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16,
+                        False, False, Gimp.context_get_palette())
+    img.clean_all()
+    before = snapshot(img)
+    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
+    unchanged(img, before, info)
+    return info
+
+
+def case_two_layers():
+    img, src = photo_image()
+    before = snapshot(img)
+    proc = Gimp.get_pdb().lookup_procedure(PROC)
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", img)
+    config.set_core_object_array("drawables", img.get_layers()[:2])
+    config.set_property("style-file", Gio.File.new_for_path(os.path.join(IMAGES, "starry_night.jpg")))
+    result = proc.run(config)
+    info = {"status": result.index(0).value_nick,
+            "message": result.index(1) if result.length() > 1 else None}
     unchanged(img, before, info)
     return info
 

@@ -28,7 +28,8 @@ import harness  # noqa: E402
 
 CANCEL_SEED = 4242
 CASES = ["photo", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
-         "engine_failure", "missing_config", "empty_selection_forced", "cancel",
+         "engine_failure", "missing_config", "empty_selection_forced", "indexed", "two_layers",
+         "cancel",
          "after_cancel"]
 
 
@@ -190,9 +191,8 @@ def test_photo_whole_layer(gimp_results):
 
 
 def test_one_undo_group(gimp_results):
-    """GIMP has no PDB call to walk the undo history, so: every image change of the plug-in
-    happens between undo_group_start/end (see stylize()), and GIMP did not have to close a
-    group the plug-in left open (it warns "left image undo in inconsistent state")."""
+    """GIMP did not have to close an undo group the plug-in left open (it warns "left image
+    undo in inconsistent state"). The Ctrl+Z check itself is in test_gimp_undo.py (full GUI)."""
     _case(gimp_results, "photo")
     assert "inconsistent state" not in gimp_results["gimp_stderr"]
     assert "undo" not in gimp_results["gimp_stderr"].lower() or \
@@ -230,6 +230,7 @@ def test_image_with_alpha(gimp_results):
     info = _case(gimp_results, "alpha")
     new = _assert_new_layer(info, "starry_night")
     assert info["source_has_alpha"] and new["has_alpha"]
+    assert info["precision"] == "u16-linear"
     assert new["alpha_equal_source"]
     assert new["changed_fraction"] > 0.3
 
@@ -265,6 +266,21 @@ def test_empty_selection_forced(gimp_results):
     info = _case(gimp_results, "empty_selection_forced")
     assert info["status"] == "execution-error"
     assert "selection is empty" in info.get("message", ""), info.get("message")
+    assert info["image_unchanged"]
+
+
+def test_indexed_image_refused(gimp_results):
+    info = _case(gimp_results, "indexed")
+    assert info["status"] in ("execution-error", "calling-error")
+    if info["status"] == "execution-error":
+        assert "RGB" in info.get("message", ""), info.get("message")
+    assert info["image_unchanged"]
+
+
+def test_two_layers_selected_refused(gimp_results):
+    info = _case(gimp_results, "two_layers")
+    assert info["status"] == "execution-error"
+    assert "exactly one layer" in info.get("message", ""), info.get("message")
     assert info["image_unchanged"]
 
 

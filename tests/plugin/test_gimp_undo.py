@@ -1,0 +1,121 @@
+"""One Ctrl+Z removes everything the plug-in did: checked in the full GIMP 3 GUI.
+
+GIMP has no PDB call for undo, so this runs the real GUI (gimp-3.0) on a virtual display
+(Xvfb), calls the plug-in on a displayed image (with a selection, so the new layer also gets
+a mask), presses Ctrl+Z once in GIMP's window (xdotool) and compares the layers with the
+state before the plug-in ran. Skipped with the reason when Xvfb/xdotool are missing."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
+import harness  # noqa: E402
+
+
+def _wait_for(pred, timeout, what):
+    t = time.time()
+    while time.time() - t < timeout:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def undo_results(repo_dir, shared_images, fixture_weights):
+    try:
+        gimp = harness.find_gimp()
+    except harness.GimpUnavailable as e:
+        pytest.skip(str(e))
+    engine_python = harness.engine_python_default()
+    if not os.path.exists(engine_python):
+        pytest.fail(f"engine interpreter {engine_python} missing (set NST_ENGINE_PYTHON)")
+    ws = harness.Workspace(engine_python, repo_dir, shared_images, fixture_weights)
+    out, ready, undone = ws.work / "undo.json", ws.work / "ready", ws.work / "undone"
+    # no welcome/tips dialog in front of the image window
+    (ws.profile / "gimprc").write_text("(show-welcome-dialog no)\n(show-tips no)\n"
+                                       "(single-window-mode yes)\n")
+    log = ""
+    try:
+        args = ws.batch_args(harness.HERE / "batch_undo.py",
+                             {"images": str(shared_images), "out": str(out), "ready": str(ready),
+                              "undone": str(undone), "iterations": 3})
+        args = [a for a in args if a != "-i"]          # the full GUI this time
+        with gimp.session(ws.binds) as sess:
+            missing = [p for p in ("Xvfb", "xdotool", "gimp-3.0") if not sess.has(p)]
+            if missing:
+                pytest.skip(f"{', '.join(missing)} not installed where GIMP runs "
+                            "(re-run tests/gimp/provision_root.sh)")
+            xvfb = sess.popen(["Xvfb", "-displayfd", "1", "-ac", "-nolisten", "tcp",
+                               "-screen", "0", "1280x1024x24"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+            gp = None
+            try:
+                display = ":" + xvfb.stdout.readline().strip()
+                denv = {"DISPLAY": display}
+                gp = sess.popen(["gimp-3.0", "--no-splash", "--no-fonts", *args],
+                                dict(ws.env, DISPLAY=display), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+                _wait_for(lambda: ready.exists() or gp.poll() is not None, 400,
+                          "the plug-in run in the GUI")
+                if ready.exists():
+                    r = sess.run(["xdotool", "search", "--onlyvisible", "--name", "GIMP"], denv,
+                                 timeout=30)
+                    wins = r.stdout.split()
+                    assert wins, f"no GIMP window found: {r.stderr}"
+                    names = sess.run(["sh", "-c", "for w in " + " ".join(wins) +
+                                      "; do echo $w $(xdotool getwindowname $w); done"], denv,
+                                     timeout=30).stdout
+                    sess.run(["xwd", "-root", "-out", str(ws.work / "before-undo.xwd")], denv, timeout=30)
+                    image_wins = [ln.split()[0] for ln in names.splitlines()
+                                  if "[Untitled]" in ln]
+                    assert image_wins, f"GIMP's image window not found among: {names}"
+                    for ln in names.splitlines():      # a first-run "Welcome" dialog, if any
+                        if "Welcome" in ln:
+                            sess.run(["xdotool", "windowunmap", ln.split()[0]], denv, timeout=30)
+                    kr = sess.run(["sh", "-c", f"xdotool windowfocus --sync {image_wins[0]}; "
+                                   "sleep 1; xdotool key ctrl+z"], denv, timeout=30)
+                    time.sleep(2)
+                    sess.run(["xwd", "-root", "-out", str(ws.work / "after-undo.xwd")], denv, timeout=30)
+                    keep = os.environ.get("NST_KEEP_GIMP_RESULTS")
+                    if keep:
+                        for n in ("before-undo.xwd", "after-undo.xwd"):
+                            Path(keep + "." + n).write_bytes((ws.work / n).read_bytes())
+                        Path(keep + ".windows.txt").write_text(names + "\n" + kr.stdout + kr.stderr)
+                    undone.write_text("undone")
+                _wait_for(lambda: out.exists() and json.loads(out.read_text()).get("finished"),
+                          120, "the batch to record the state after Ctrl+Z")
+            finally:
+                if gp is not None:
+                    if gp.poll() is None:
+                        gp.kill()
+                    log = gp.communicate()[0] or ""
+                xvfb.kill()
+                xvfb.wait()
+        results = json.loads(out.read_text()) if out.exists() else {}
+        results["log"] = log[-8000:]
+        keep = os.environ.get("NST_KEEP_GIMP_RESULTS")
+        if keep:
+            Path(keep + ".undo.json").write_text(json.dumps(results, indent=1))
+        return results
+    finally:
+        ws.remove()
+
+
+def test_one_ctrl_z_removes_the_whole_change(undo_results):
+    r = undo_results
+    assert "exception" not in r, r.get("exception")
+    assert r.get("status") == "success", r.get("log")
+    names_after = [l[0] for l in r["after_plugin"]]
+    assert names_after == ["Style: starry_night", "photo", "background"]
+    assert r["after_plugin"][0][2]             # the new layer has its mask
+    assert r["undo_pressed"]
+    assert r["after_one_undo"] == r["before"], r["after_one_undo"]
