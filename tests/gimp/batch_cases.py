@@ -315,8 +315,11 @@ def case_empty_selection_forced():
 
 def case_indexed():
     img, src = photo_image()
-    img.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16,
-                        False, False, Gimp.context_get_palette())
+    args = (Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 16, False, False)
+    try:
+        img.convert_indexed(*args, "")                          # 3.0: palette name
+    except TypeError:
+        img.convert_indexed(*args, Gimp.context_get_palette())  # later: a Gimp.Palette
     img.clean_all()
     before = snapshot(img)
     info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
