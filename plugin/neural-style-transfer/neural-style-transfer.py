@@ -166,9 +166,7 @@ def _style_choice(config):
 def stylize(procedure, image, drawables, config):
     layer = _target_layer(image, drawables)
     cfg = nc.load_config()
-    style_kind, style = _style_choice(config)
-    if style_kind == "layer" and style == layer:
-        pass  # allowed: the layer's own texture as style
+    style_kind, style = _style_choice(config)   # the source layer itself is allowed
 
     width, height = layer.get_width(), layer.get_height()
     ok, off_x, off_y = layer.get_offsets()
