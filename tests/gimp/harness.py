@@ -117,8 +117,10 @@ class ChrootGimp:
     def __init__(self, root: Path):
         self.root = root
 
-    def _bind(self, host: Path, mounted: list):
+    def _bind(self, host: Path, mounted: list, created: list):
         target = self.root / str(host).lstrip("/")
+        if not target.exists():
+            created.append(target)
         if host.is_dir():
             target.mkdir(parents=True, exist_ok=True)
         else:
@@ -137,10 +139,11 @@ class ChrootGimp:
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             mounted: list[Path] = []
+            created: list[Path] = []
             try:
                 for m in ("proc", "dev", "sys"):
                     if not _is_mountpoint(self.root / m):
-                        self._bind(Path("/" + m), mounted)
+                        self._bind(Path("/" + m), mounted, created)
                 seen = set()
                 for host in binds:
                     host = Path(host).resolve()
@@ -149,7 +152,7 @@ class ChrootGimp:
                     seen.add(host)
                     if str(host) in ("/", "/usr", "/bin", "/lib", "/etc", "/proc", "/dev", "/sys"):
                         raise GimpUnavailable(f"refusing to bind-mount system folder {host} into the GIMP root")
-                    self._bind(host, mounted)
+                    self._bind(host, mounted, created)
 
                 yield Session(["chroot", str(self.root)],
                               {"PATH": CLEAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"})
@@ -158,6 +161,13 @@ class ChrootGimp:
                     r = subprocess.run(["umount", str(target)], capture_output=True)
                     if r.returncode != 0:
                         subprocess.run(["umount", "-l", str(target)], capture_output=True)
+                # remove the mount points this session made, when empty and unmounted
+                for target in reversed(created):
+                    if not _is_mountpoint(target):
+                        try:
+                            target.rmdir() if target.is_dir() else target.unlink()
+                        except OSError:
+                            pass
 
 
 def find_gimp(provision: bool = True):
