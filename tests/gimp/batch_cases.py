@@ -343,6 +343,14 @@ def case_two_layers():
     return info
 
 
+def case_registration():
+    proc = Gimp.get_pdb().lookup_procedure(PROC)
+    return {"arguments": [a.name for a in proc.get_arguments()],
+            "return_values": [a.name for a in proc.get_return_values()],
+            "menu_label": proc.get_menu_label(), "menu_paths": list(proc.get_menu_paths()),
+            "image_types": proc.get_image_types()}
+
+
 def case_cancel():
     """The host-side test kills the plug-in process (what GIMP's Cancel does) once the engine
     runs; here we record what GIMP and the image look like afterwards."""

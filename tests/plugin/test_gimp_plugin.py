@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
 import harness  # noqa: E402
 
 CANCEL_SEED = 4242
-CASES = ["photo", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
+CASES = ["registration", "photo", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
          "engine_failure", "missing_config", "empty_selection_forced", "indexed", "two_layers",
          "cancel",
          "after_cancel"]
@@ -179,6 +179,17 @@ def _assert_new_layer(info, style_name):
 def test_gimp_runs_the_batch(gimp_results):
     assert gimp_results.get("finished"), gimp_results.get("gimp_stderr", "")[-3000:]
     assert gimp_results["gimp_version"].startswith("3.")
+
+
+def test_registration(gimp_results):
+    info = _case(gimp_results, "registration")
+    assert info["arguments"] == ["run-mode", "image", "drawables", "style-source", "style-file",
+                                 "style-layer", "strength", "preset", "size", "preserve-color",
+                                 "region", "seed", "iterations"]
+    assert info["return_values"] == ["layer"]
+    assert info["menu_label"] == "_Neural Style Transfer..."
+    assert info["menu_paths"] == ["<Image>/Filters/Artistic"]
+    assert info["image_types"] == "RGB*, GRAY*"
 
 
 def test_photo_whole_layer(gimp_results):
