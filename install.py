@@ -250,6 +250,10 @@ def create_env(venv: Path, requirements: Sequence[Path], *, cpu: bool = False,
             subprocess.run([base, "-m", "venv", str(venv)], check=True)
     else:
         log(f"reusing the virtual environment {venv}")
+        if not dry_run and subprocess.run([str(python), "-m", "pip", "--version"],
+                                          capture_output=True).returncode != 0:
+            log("it has no pip: adding it (ensurepip)")
+            subprocess.run([str(python), "-m", "ensurepip", "--default-pip"], check=True)
     cmd = [str(python), "-m", "pip", "install"]
     for r in requirements:
         cmd += ["-r", str(r)]
@@ -1075,7 +1079,7 @@ class Installer:
                 say(f"{verb} {p}{os.sep}")
                 if not self.dry:
                     shutil.rmtree(p)
-            elif e["kind"] == "tree":  # a plug-in folder that was there before: GIMP's cache of our files
+            elif e["kind"] == "tree" and p.name == PLUGIN_NAME:  # there before: GIMP's cache of our files
                 cache = p / "__pycache__"
                 if cache.is_dir() and not self.dry:
                     shutil.rmtree(cache)
@@ -1157,6 +1161,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             inst.save()
         print(f"\nerror: {exc}", file=sys.stderr, flush=True)
         return exc.code
+    except (subprocess.CalledProcessError, OSError) as exc:
+        if not inst.dry and inst.manifest.entries:
+            inst.save()
+        print(f"\nerror: {exc}\nRun the same command again after fixing the cause; "
+              "--uninstall removes what was made so far.", file=sys.stderr, flush=True)
+        return EXIT_FAIL
     except KeyboardInterrupt:
         if inst.manifest.entries and not inst.dry:
             inst.save()

@@ -19,7 +19,6 @@ already provisioned and valid, then runs pytest and returns pytest's exit code:
 """
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import json
 import os
@@ -143,6 +142,8 @@ def ensure_gimp(env: dict) -> None:
     log(f"provisioning the Debian 13 root with GIMP 3 at {root} (a few minutes, once)")
     t0 = time.monotonic()
     root.parent.mkdir(parents=True, exist_ok=True)
+    import fcntl  # POSIX only, like the root itself
+
     # the same lock the GIMP test harness holds while it uses the root
     with open(root.parent / (root.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

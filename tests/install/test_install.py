@@ -279,6 +279,37 @@ def test_uninstall_leaves_no_trace(installed):
 
 # --------------------------------------------------------------------------- other paths
 
+def test_own_environment_is_made_or_reused_by_create_env(tmp_path, fixture_weights):
+    """The default path (no --python): <prefix>/venv made by create_env, pip run on the pins.
+    The venv is made beforehand with pip and a .pth line to the test venv's packages, so pip
+    finds every pin already satisfied instead of installing 5 GB."""
+    home = make_home(tmp_path)
+    prefix = tmp_path / "prefix"
+    subprocess.run([sys.executable, "-m", "venv", str(prefix / "venv")], check=True, capture_output=True)
+    python = inst.venv_python(prefix / "venv")
+    (purelib(python) / "nst_test_parent.pth").write_text(f"{purelib(Path(sys.executable))}\n")
+    r = run_install(home, "--prefix", prefix, "--cpu", "--weights", fixture_weights, "--model", "vgg16",
+                    "--device", "cpu")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"reusing the virtual environment {prefix / 'venv'}" in r.stdout
+    assert f"-m pip install -r {REPO / 'requirements-engine.txt'}" in r.stdout
+    assert "Requirement already satisfied: torch==" in r.stdout
+    assert "stylisation: OK" in r.stdout
+    cfg = json.loads((plugin_dirs(home)["3.0"] / "nst-config.json").read_text())
+    assert cfg["engine_python"] == str(python) and cfg["engine_path"] == str(prefix / "engine")
+    assert (purelib(python) / "gimp_neural_style.pth").read_text() == f"{prefix / 'engine'}\n"
+    manifest = json.loads((prefix / "install-manifest.json").read_text())
+    venv_entry = [e for e in manifest["entries"] if e["path"] == str(prefix / "venv")]
+    assert venv_entry == [{"path": str(prefix / "venv"), "kind": "tree", "created": False,
+                           "what": "engine environment"}]
+    r = run_install(home, "--prefix", prefix, "--uninstall")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (prefix / "venv").is_dir()  # it was there before install.py: kept
+    assert not (purelib(python) / "gimp_neural_style.pth").exists()
+    assert not (prefix / "engine").exists() and not (prefix / "weights").exists()
+    assert not plugin_dirs(home)["3.0"].exists()
+
+
 def test_dry_run_changes_nothing(tmp_path, engine_python, fixture_weights):
     home = make_home(tmp_path)
     before, site_before = snapshot(home), snapshot(purelib(engine_python))
