@@ -156,6 +156,7 @@ def test_install_succeeds_with_self_check(installed):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "doctor: OK" in r.stdout
     assert "stylisation: OK" in r.stdout
+    assert "after reporting 'done'" not in r.stdout  # the engine exited 0 too, not just wrote its result
     assert f"sha256 {sha256(installed.weights)}" in r.stdout  # --weights prints the checksum
     assert "To undo:" in r.stdout and "--uninstall" in r.stdout
     for where in plugin_dirs(installed.home).values():
