@@ -273,6 +273,33 @@ def create_env(venv: Path, requirements: Sequence[Path], *, cpu: bool = False,
     return python
 
 
+MIN_ENGINE_PYTHON = (3, 11)  # the pinned numpy/pillow need 3.11+ (torch 2.14: 3.10+)
+
+
+def engine_base_python() -> str:
+    """The interpreter to build the engine's environment with: this one when it is new enough,
+    else the newest python3.x on PATH that is."""
+    if sys.version_info[:2] >= MIN_ENGINE_PYTHON:
+        return sys.executable
+    for name in ("python3.14", "python3.13", "python3.12", "python3.11", "python3"):
+        exe = shutil.which(name)
+        if not exe:
+            continue
+        try:
+            out = subprocess.run([exe, "-c", "import sys; print(*sys.version_info[:2])"],
+                                 capture_output=True, text=True, timeout=30).stdout.split()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if len(out) == 2 and tuple(map(int, out)) >= MIN_ENGINE_PYTHON:
+            return exe
+    want = ".".join(map(str, MIN_ENGINE_PYTHON))
+    raise InstallError(
+        f"the engine's packages need Python {want} or newer, and this is Python "
+        f"{sys.version.split()[0]} with no newer python3.x on PATH. Install one (for example "
+        f"'sudo apt install python3.11', or from python.org) and run install.py with it, or pass "
+        "--python PATH of an interpreter that already has torch.")
+
+
 def _python_runs(python: Path) -> bool:
     if not Path(python).exists():
         return False
@@ -666,6 +693,7 @@ class Installer:
         self.prefix = Path(args.prefix).expanduser().resolve() if args.prefix else user_data_dir()
         self.manifest = Manifest(self.prefix / MANIFEST_NAME)
         self.report: List[Tuple[str, str]] = []
+        self.base_python: Optional[str] = None  # what makes the engine's environment
 
     # -- helpers that honour --dry-run and record what they create
     def save(self) -> None:
@@ -821,7 +849,8 @@ class Installer:
         venv = self.prefix / "venv"
         self.manifest.add(venv, "tree", not venv.exists(), "engine environment")
         self.save()  # recorded before pip runs, so that a failed install can be undone too
-        return create_env(venv, [ENGINE_REQUIREMENTS], cpu=self.args.cpu, dry_run=self.dry)
+        return create_env(venv, [ENGINE_REQUIREMENTS], cpu=self.args.cpu, dry_run=self.dry,
+                          base_python=self.base_python)
 
     def check_python(self, python: Path) -> dict:
         """The interpreter's facts; stops when it lacks a module the engine needs."""
@@ -942,6 +971,8 @@ class Installer:
         if a.python:  # check it before anything is downloaded
             python = self.given_python()
             info = self.check_python(python)
+        elif not _python_runs(venv_python(self.prefix / "venv")):
+            self.base_python = engine_base_python()
         weights = self.weights()
         self.save()
         if python is None:
@@ -972,13 +1003,14 @@ class Installer:
                 "Start GIMP 3 once and quit it (that creates the profile), then run this again;\n"
                 "or name the profile folder with --gimp-dir DIR (e.g. ~/.config/GIMP/3.0).")
             code = code or EXIT_NO_GIMP
-        say(f"\n{'OK' if code == EXIT_OK else 'NOT OK'} ({time.monotonic() - t0:.0f} s)")
+        verdict = "DRY RUN done, nothing changed" if self.dry else "OK" if code == EXIT_OK else "NOT OK"
+        say(f"\n{verdict} ({time.monotonic() - t0:.0f} s)")
         return code
 
     def summary(self, python: Path, info: dict, root: Path, weights: Path, profiles: List[Profile]) -> None:
         a = self.args
         torch_v = (info.get("modules") or {}).get("torch")
-        say("\nInstalled:")
+        say("\nWould install:" if self.dry else "\nInstalled:")
         rows = [("engine interpreter", f"{python}" + (f"  (Python {info['version']}, torch {torch_v})" if info else "")),
                 ("engine code", f"{root / 'nst_engine'}" + ("  (this checkout, --editable)" if a.editable else "")),
                 ("weights", f"{weights}  ({a.model})")] + self.report + [("manifest", str(self.manifest.path))]
