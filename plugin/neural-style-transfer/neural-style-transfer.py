@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# Neural Style Transfer for GIMP 3 (Filters > Artistic > Neural Style Transfer...).
+# Neural Style Transfer for GIMP 3 (Filters > Artistic > Neural Style Transfer... and
+# Filters > Artistic > Neural Style > Visualize Network Units...).
 #
 # This file holds every GIMP call of the plug-in. The engine (nst_engine, with
 # PyTorch) runs as a separate process in its own Python, started by nst_client.py
@@ -17,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nst_client as nc  # noqa: E402
 
 PROC_NAME = "plug-in-neural-style-transfer"
+VIS_PROC_NAME = "plug-in-neural-style-visualize"
 RW = GObject.ParamFlags.READWRITE
 RGBA = "R'G'B'A u8"
 RGB = "R'G'B' u8"
@@ -258,6 +260,210 @@ def stylize(procedure, image, drawables, config):
     return new
 
 
+# ----------------------------------------------------------------------------- visualize
+
+def _export_image_flat(image, path):
+    """An open image, flattened to 8-bit RGB, to a PNG with GIMP's own exporter. Works on
+    a duplicate: the open image is not touched (not even its export file name)."""
+    name = image.get_name()
+    if not image.get_layers():
+        raise nc.NstError(f"The open image \"{name}\" has no layers: close it, or choose a "
+                          "folder of images instead.")
+    dup = image.duplicate()
+    try:
+        dup.undo_disable()
+        if dup.get_base_type() != Gimp.ImageBaseType.RGB:
+            dup.convert_rgb()
+        if dup.get_precision() != Gimp.Precision.U8_NON_LINEAR:
+            dup.convert_precision(Gimp.Precision.U8_NON_LINEAR)
+        try:
+            dup.flatten()
+            ok = Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, dup, Gio.File.new_for_path(path),
+                                None)
+        except GLib.Error as e:
+            raise nc.NstError(f"GIMP could not export the open image \"{name}\" for the "
+                              f"visualization: {e.message}")
+        if not ok:
+            raise nc.NstError(f"GIMP could not export the open image \"{name}\" to {path}.")
+    finally:
+        dup.delete()
+
+
+def _image_label(image):
+    """A readable name for an open image: its file (XCF, imported or exported) if it has one,
+    else GIMP's name ("[Untitled]"); get_name() is "[Untitled]" for imported files."""
+    for getter in ("get_xcf_file", "get_imported_file", "get_exported_file", "get_file"):
+        fn = getattr(image, getter, None)
+        try:
+            gfile = fn() if fn is not None else None
+        except Exception:
+            gfile = None
+        name = gfile.get_basename() if gfile is not None else None
+        if name:
+            return name
+    return image.get_name()
+
+
+def _open_picture(path, layer_name):
+    """The engine's picture as a new, untitled, clean image (not tied to the temp file)."""
+    gfile = Gio.File.new_for_path(path)
+    img = Gimp.Image.new(1, 1, Gimp.ImageBaseType.RGB)
+    try:
+        img.undo_disable()
+        layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, img, gfile)
+        if layer is None:
+            raise nc.NstError(f"GIMP cannot read the engine's picture {path}.")
+        img.insert_layer(layer, None, 0)
+        layer.set_name(layer_name)
+        img.resize_to_layers()
+        img.undo_enable()
+        img.clean_all()
+    except GLib.Error as e:
+        img.delete()
+        raise nc.NstError(f"GIMP cannot read the engine's picture {path}: {e.message}")
+    except Exception:
+        img.delete()
+        raise
+    return img
+
+
+def visualize_units(config):
+    """Run the engine's ``visualize`` on a folder or on the open images; return
+    (new image, JSON index text). Nothing existing is modified."""
+    cfg = nc.load_config()
+    gfile = config.get_property("folder")
+    folder = gfile.get_path() if gfile is not None else None
+    images = []
+    if folder:
+        nc.check_folder(folder)
+    else:
+        images = [im for im in Gimp.get_images() if im.is_valid()]
+        if not images:
+            raise nc.NstError("No images to visualize: choose a folder of images (Folder), or "
+                              "open some images in GIMP first.")
+    layers = nc.normalize_layers(config.get_property("layers"))
+
+    Gimp.progress_init("Visualize network units: preparing")
+    with nc.RunDir(nc.temp_root(cfg)) as run:
+        if folder:
+            inputs = [folder]
+        else:
+            os.mkdir(run.file("images"), 0o700)
+            names = nc.export_file_names([_image_label(im) for im in images])
+            inputs = []
+            for i, (im, name) in enumerate(zip(images, names)):
+                Gimp.progress_set_text(f"Visualize network units: exporting open image "
+                                       f"{i + 1}/{len(images)}")
+                path = os.path.join(run.file("images"), name)
+                _export_image_flat(im, path)
+                inputs.append(path)
+        job = nc.VisualizeJob(inputs=inputs, output=run.file("units.png"),
+                              index=run.file("units.json"), layers=layers,
+                              units=config.get_property("units"), top=config.get_property("top"),
+                              size=config.get_property("size"), cell=config.get_property("cell"),
+                              gradients=config.get_property("gradients"))
+        argv = nc.build_visualize_argv(cfg, job)
+        Gimp.progress_set_text("Visualize network units: starting the engine")
+        nc.run_engine(argv, nc.engine_env(cfg), run.file("engine-stderr.log"),
+                      on_event=_Progress(), popen_kw=nc.popen_kwargs(cfg, run.path),
+                      task=nc.VISUALIZE_TASK)
+        index = nc.read_index(job.index)
+        Gimp.progress_set_text("Visualize network units: opening the picture")
+        shown = ", ".join(l.get("layer", "?") for l in index.get("layers", []))
+        new = _open_picture(job.output, f"Network units: {shown}" if shown else "Network units")
+        with open(job.index, "r", encoding="utf-8") as f:
+            index_text = f.read()
+    Gimp.progress_update(1.0)
+    Gimp.progress_end()
+    return new, index_text
+
+
+def run_visualize(procedure, config, data):
+    run_mode = config.get_property("run-mode")
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        gi.require_version("GimpUi", "3.0")
+        from gi.repository import GimpUi
+        GimpUi.init(VIS_PROC_NAME)
+        dialog = GimpUi.ProcedureDialog.new(procedure, config, "Visualize Network Units")
+        dialog.fill(["folder", "layers", "units", "top", "size", "cell", "gradients"])
+        ok = dialog.run()
+        dialog.destroy()
+        if not ok:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        Gegl.init(None)
+        new, index_text = visualize_units(config)
+    except nc.Cancelled as e:
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error(str(e)))
+    except nc.NstError as e:
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(e)))
+    except Exception as e:  # a bug: say so, with the traceback in GIMP's error console/stderr
+        traceback.print_exc()
+        return procedure.new_return_values(
+            Gimp.PDBStatusType.EXECUTION_ERROR,
+            GLib.Error(f"Visualize Network Units failed unexpectedly: {e.__class__.__name__}: {e}"))
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        Gimp.Display.new(new)
+        Gimp.displays_flush()
+    retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    for i, value in ((1, GObject.Value(Gimp.Image, new)),
+                     (2, GObject.Value(GObject.TYPE_STRING, index_text))):
+        retval.remove(i)
+        retval.insert(i, value)
+    return retval
+
+
+def _create_visualize_procedure(plugin, name):
+    d = nc.VISUALIZE_DEFAULTS
+    procedure = Gimp.Procedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run_visualize, None)
+    # A plain procedure (no image/drawables arguments, no image types): like GIMP's own
+    # Python Console it is available with or without an open image.
+    procedure.set_menu_label("_Visualize Network Units...")
+    procedure.add_menu_path("<Image>/Filters/Artistic/Neural Style")
+    procedure.set_documentation(
+        "Show the image patches that most excite units of the style network's layers",
+        "For units (channels) of chosen VGG layers, finds the image patches (each unit's exact "
+        "receptive field) with the highest activations over a folder of images, or over the "
+        "images open in GIMP, and opens one labelled picture as a new image: a block per layer, a "
+        "row per unit, the best patches left to right (Zeiler & Fergus). No open image is "
+        "modified. The engine runs as a separate process (see docs/plugin.md, docs/visualize.md).",
+        name)
+    procedure.set_attribution("gimp-neural-style contributors", "gimp-neural-style contributors",
+                              "2025")
+    procedure.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
+                                Gimp.RunMode.INTERACTIVE, RW)
+    procedure.add_file_argument(
+        "folder", "_Folder of images",
+        "Folder whose images are scanned (not recursive); none = the images open in GIMP, each "
+        "flattened", Gimp.FileChooserAction.SELECT_FOLDER, True, None, RW)
+    procedure.add_string_argument(
+        "layers", "_Layers",
+        f"Network layers, comma-separated (e.g. relu1_1,relu3_1); empty = {d['layers']}",
+        "", RW)
+    procedure.add_int_argument(
+        "units", "_Units per layer",
+        "Units shown per layer: those with the highest mean activation over the images",
+        1, 512, d["units"], RW)
+    procedure.add_int_argument(
+        "top", "_Patches per unit", "Best patches shown per unit", 1, 100, d["top"], RW)
+    procedure.add_int_argument(
+        "size", "_Scan size", "Images are scanned with their longest side at this many pixels "
+        "(smaller images are not enlarged)", 32, 1024, d["size"], RW)
+    procedure.add_int_argument(
+        "cell", "_Cell size", "Display size of a patch in the picture, in pixels",
+        8, 512, d["cell"], RW)
+    procedure.add_boolean_argument(
+        "gradients", "Show _gradients",
+        "Beside each patch, what in it drives the unit (gradient of the activation); slow for "
+        "deep layers", False, RW)
+    procedure.add_image_return_value(
+        "image", "Image", "The new image with the picture", False, RW)
+    procedure.add_string_return_value(
+        "index", "Index", "The engine's JSON index of the picture (docs/visualize.md): every "
+        "patch's image, box, activation and cell", "", RW)
+    return procedure
+
+
 # ----------------------------------------------------------------------------- procedure
 
 def run(procedure, run_mode, image, drawables, config, data):
@@ -297,9 +503,11 @@ class NeuralStyleTransfer(Gimp.PlugIn):
         return False
 
     def do_query_procedures(self):
-        return [PROC_NAME]
+        return [PROC_NAME, VIS_PROC_NAME]
 
     def do_create_procedure(self, name):
+        if name == VIS_PROC_NAME:
+            return _create_visualize_procedure(self, name)
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         procedure.set_image_types("RGB*, GRAY*")
         procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)

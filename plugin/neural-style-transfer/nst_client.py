@@ -3,8 +3,10 @@
 Everything here is plain Python (3.9+, standard library only) so it can be unit
 tested without GIMP: the configuration file, the engine's command line and
 environment, starting the engine, reading its JSON-lines progress protocol
-(docs/engine-protocol.md), error messages, region maths and the per-run
-private temporary folders.
+(docs/engine-protocol.md, docs/visualize.md), error messages, region maths and
+the per-run private temporary folders. Starting the engine, progress texts,
+errors and temp folders serve both engine commands the plug-in runs
+(``stylize`` and ``visualize``).
 
 The GIMP side (neural-style-transfer.py) only moves pixels and talks to GIMP.
 """
@@ -58,6 +60,14 @@ STRIPPED_ENV = (
 
 CREATE_NO_WINDOW = 0x08000000  # Windows: no console window flashes up for the engine
 
+# What each engine command is called in messages and progress texts.
+STYLIZE_TASK = "style transfer"
+VISUALIZE_TASK = "network visualization"
+PROGRESS_TITLES = {"stylize": "Neural style transfer", "visualize": "Visualize network units"}
+# `visualize` defaults (docs/visualize.md); the GIMP procedure's arguments use the same.
+VISUALIZE_DEFAULTS = {"layers": "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", "units": 9, "top": 9,
+                      "size": 256, "cell": 64}
+
 
 # --------------------------------------------------------------------------- errors
 
@@ -75,12 +85,13 @@ class RegionError(NstError):
 
 class EngineError(NstError):
     def __init__(self, message: str, code: str = "internal", exit_code: Optional[int] = None,
-                 stderr_tail: str = ""):
+                 stderr_tail: str = "", task: str = STYLIZE_TASK):
         self.code = code
         self.exit_code = exit_code
         self.stderr_tail = stderr_tail
         self.engine_message = message
-        super().__init__(format_engine_error(message, code, exit_code, stderr_tail))
+        self.task = task
+        super().__init__(format_engine_error(message, code, exit_code, stderr_tail, task))
 
 
 class Cancelled(NstError):
@@ -88,14 +99,17 @@ class Cancelled(NstError):
 
 
 def format_engine_error(message: str, code: str = "internal", exit_code: Optional[int] = None,
-                        stderr_tail: str = "") -> str:
+                        stderr_tail: str = "", task: str = STYLIZE_TASK) -> str:
+    """The user's error text: a heading by error code naming the task ("style transfer",
+    "network visualization"), the engine's message, advice, exit status and log tail."""
     head = {
-        "bad_input": "The style transfer engine rejected the input",
-        "weights_missing": "The style transfer engine has no network weights",
-        "out_of_memory": "The image is too large for this computer",
-        "cancelled": "The style transfer was cancelled",
-        "internal": "The style transfer engine failed",
-    }.get(code, "The style transfer engine failed")
+        "bad_input": f"The {task} engine rejected the input",
+        "weights_missing": f"The {task} engine has no network weights",
+        "out_of_memory": ("The image is too large for this computer" if task == STYLIZE_TASK
+                          else f"The {task} does not fit in this computer's memory"),
+        "cancelled": f"The {task} was cancelled",
+        "internal": f"The {task} engine failed",
+    }.get(code, f"The {task} engine failed")
     text = f"{head}: {message.strip() or 'no message'}"
     if code == "weights_missing":
         text += f"\n{INSTALL_HINT}"
@@ -117,7 +131,8 @@ class Config:
     model: Optional[str] = None
     device: Optional[str] = None
     threads: Optional[int] = None
-    extra_args: List[str] = field(default_factory=list)
+    extra_args: List[str] = field(default_factory=list)            # stylize only
+    visualize_extra_args: List[str] = field(default_factory=list)  # visualize only
     env: Dict[str, str] = field(default_factory=dict)
     temp_dir: Optional[str] = None
 
@@ -185,10 +200,11 @@ def load_config(path: Optional[str] = None, environ: Optional[dict] = None) -> C
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise ConfigError(f"\"threads\" in {path} must be a non-negative integer.")
         cfg.threads = threads or None
-    extra = data.get("extra_args", [])
-    if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
-        raise ConfigError(f"\"extra_args\" in {path} must be a list of strings.")
-    cfg.extra_args = list(extra)
+    for key in ("extra_args", "visualize_extra_args"):
+        extra = data.get(key, [])
+        if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+            raise ConfigError(f"\"{key}\" in {path} must be a list of strings.")
+        setattr(cfg, key, list(extra))
     env = data.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                             for k, v in env.items()):
@@ -249,24 +265,13 @@ def result_size(layer_w: int, layer_h: int, size: int, preset: str) -> int:
     return max(16, min(longest, target)) if longest >= 16 else longest
 
 
-def build_argv(cfg: Config, job: Job) -> List[str]:
-    """The engine's command line (docs/engine-protocol.md)."""
-    quality = PRESETS[job.preset][0] if job.preset in PRESETS else None
-    if quality is None:
-        raise NstError(f"Unknown preset {job.preset!r}: use one of {', '.join(PRESETS)}.")
-    strength = min(1.0, max(0.0, float(job.strength)))
-    argv = [cfg.engine_python, "-m", "nst_engine", "stylize", job.content,
-            "--style", job.style, "-o", job.output,
-            "--progress", "json", "--watch-stdin",
-            "--quality", quality,
-            "--size", str(result_size(job.layer_size[0], job.layer_size[1], job.size, job.preset)),
-            "--strength", f"{strength:.4g}",
-            "--preserve-color", "luminance" if job.preserve_color else "none",
-            "--seed", str(int(job.seed))]
-    if job.iterations and job.iterations > 0:
-        argv += ["--iterations", str(int(job.iterations))]
-    if job.mask:
-        argv += ["--mask", job.mask]
+def engine_argv(cfg: Config, command: str, args: Sequence[str],
+                extra_args: Optional[Sequence[str]] = None) -> List[str]:
+    """Any engine command as the plug-in runs it: ``args`` (inputs, output, options), then
+    JSON progress on stdout and cancel on stdin EOF, then the network and compute settings
+    from the config (model, weights, device, threads), then ``extra_args``."""
+    argv = [cfg.engine_python, "-m", "nst_engine", command, *args,
+            "--progress", "json", "--watch-stdin"]
     if cfg.model:
         argv += ["--model", cfg.model]
     if cfg.weights:
@@ -275,8 +280,105 @@ def build_argv(cfg: Config, job: Job) -> List[str]:
         argv += ["--device", cfg.device]
     if cfg.threads:
         argv += ["--threads", str(cfg.threads)]
-    argv += cfg.extra_args
+    argv += list(extra_args or [])
     return argv
+
+
+def build_argv(cfg: Config, job: Job) -> List[str]:
+    """The engine's ``stylize`` command line (docs/engine-protocol.md)."""
+    quality = PRESETS[job.preset][0] if job.preset in PRESETS else None
+    if quality is None:
+        raise NstError(f"Unknown preset {job.preset!r}: use one of {', '.join(PRESETS)}.")
+    strength = min(1.0, max(0.0, float(job.strength)))
+    args = [job.content, "--style", job.style, "-o", job.output,
+            "--quality", quality,
+            "--size", str(result_size(job.layer_size[0], job.layer_size[1], job.size, job.preset)),
+            "--strength", f"{strength:.4g}",
+            "--preserve-color", "luminance" if job.preserve_color else "none",
+            "--seed", str(int(job.seed))]
+    if job.iterations and job.iterations > 0:
+        args += ["--iterations", str(int(job.iterations))]
+    if job.mask:
+        args += ["--mask", job.mask]
+    return engine_argv(cfg, "stylize", args, cfg.extra_args)
+
+
+# --------------------------------------------------------------------------- visualize
+
+@dataclass
+class VisualizeJob:
+    inputs: List[str]              # image files and/or folders
+    output: str                    # the picture (.png)
+    index: str                     # the JSON index (.json)
+    layers: str = ""               # "" = the engine's default
+    units: int = VISUALIZE_DEFAULTS["units"]
+    top: int = VISUALIZE_DEFAULTS["top"]
+    size: int = VISUALIZE_DEFAULTS["size"]
+    cell: int = VISUALIZE_DEFAULTS["cell"]
+    gradients: bool = False
+
+
+def normalize_layers(text: Optional[str]) -> str:
+    """"relu1_1, relu2_1" / "relu1_1 relu2_1" -> "relu1_1,relu2_1"; "" or None -> "" (the
+    engine's default). The names themselves are checked by the engine (bad_input)."""
+    return ",".join(p for p in re.split(r"[\s,;]+", text or "") if p)
+
+
+def build_visualize_argv(cfg: Config, job: VisualizeJob) -> List[str]:
+    """The engine's ``visualize`` command line (docs/visualize.md)."""
+    if not job.inputs:
+        raise NstError("No images to visualize: choose a folder of images, or open some images.")
+    args = [*job.inputs, "-o", job.output, "--json", job.index]
+    layers = normalize_layers(job.layers)
+    if layers:
+        args += ["--layers", layers]
+    args += ["--units", str(int(job.units)), "--top", str(int(job.top)),
+             "--size", str(int(job.size)), "--cell", str(int(job.cell))]
+    if job.gradients:
+        args.append("--gradients")
+    return engine_argv(cfg, "visualize", args, cfg.visualize_extra_args)
+
+
+def check_folder(path: str) -> str:
+    """The images folder the user chose, or NstError saying what is wrong with it."""
+    if not os.path.exists(path):
+        raise NstError(f"The folder {path} does not exist: choose a folder of images.")
+    if not os.path.isdir(path):
+        raise NstError(f"{path} is not a folder: choose a folder of images (or none, for the "
+                       "images open in GIMP).")
+    return path
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def export_file_names(names: Sequence[str], max_len: int = 60) -> List[str]:
+    """PNG file names for open images exported for ``visualize``: numbered in GIMP's order
+    (the engine sorts a folder by name), readable, unique, safe on every file system:
+    ["Tübingen photo.jpg", "[Untitled]"] -> ["01-T_bingen_photo.png", "02-Untitled.png"]."""
+    width = max(2, len(str(len(names))))
+    out = []
+    for i, name in enumerate(names, 1):
+        base = os.path.splitext(os.path.basename(name or ""))[0]
+        safe = _UNSAFE.sub("_", base).strip("._-")[:max_len] or "image"
+        out.append(f"{i:0{width}d}-{safe}.png")
+    return out
+
+
+def read_index(path: str) -> dict:
+    """The ``visualize`` JSON index (docs/visualize.md), checked enough to use its layout."""
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            index = json.load(f)
+    except (OSError, ValueError) as e:
+        raise EngineError(f"the engine's JSON index {path} cannot be read ({e})",
+                          task=VISUALIZE_TASK)
+    size = index.get("picture_size") if isinstance(index, dict) else None
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0
+                                                               for v in size)):
+        raise EngineError(f"the engine's JSON index {path} has no valid \"picture_size\"",
+                          task=VISUALIZE_TASK)
+    return index
 
 
 def engine_env(cfg: Optional[Config] = None, base: Optional[dict] = None) -> Dict[str, str]:
@@ -330,8 +432,13 @@ def format_duration(seconds) -> str:
 
 
 def progress_text(ev: dict) -> str:
-    """Text for GIMP's progress bar from an event."""
+    """Text for GIMP's progress bar from an event of any engine command.
+
+    The events say which command they belong to (``command`` in ``start``/``done`` of
+    ``visualize``, ``stage`` in its progress events); stylize's events have neither."""
     kind = ev.get("event")
+    if ev.get("command") == "visualize" or (kind == "progress" and "stage" in ev):
+        return _visualize_progress_text(ev)
     if kind == "start":
         steps = ev.get("total_steps")
         dev = ev.get("device")
@@ -352,13 +459,59 @@ def progress_text(ev: dict) -> str:
             parts.append(f"step {int(ev['step'])}/{int(ev['steps'])}")
         except (KeyError, TypeError, ValueError):
             pass
-        eta = ev.get("eta_s")
-        if isinstance(eta, (int, float)) and eta == eta and eta >= 0:
-            parts.append(f"{format_duration(eta)} left")
+        eta = _eta_text(ev)
+        if eta:
+            parts.append(eta)
         return ", ".join(parts) if parts else "Neural style transfer"
     if kind == "done":
         return "Neural style transfer: done"
     return "Neural style transfer"
+
+
+def _eta_text(ev: dict) -> Optional[str]:
+    eta = ev.get("eta_s")
+    if isinstance(eta, (int, float)) and eta == eta and eta >= 0:
+        return f"{format_duration(eta)} left"
+    return None
+
+
+def _visualize_progress_text(ev: dict) -> str:
+    title = PROGRESS_TITLES["visualize"]
+    kind = ev.get("event")
+    if kind == "start":
+        extra = []
+        if isinstance(ev.get("images"), int):
+            n = ev["images"]
+            extra.append(f"{n} image{'s' if n != 1 else ''}")
+        skipped = ev.get("skipped")
+        if isinstance(skipped, list) and skipped:
+            extra.append(f"{len(skipped)} skipped")
+        where = " on ".join(str(x) for x in (ev.get("backend"), ev.get("device")) if x)
+        if where:
+            extra.append(where)
+        return f"{title}: starting" + (f" ({', '.join(extra)})" if extra else "")
+    if kind == "done":
+        return f"{title}: done"
+    if kind != "progress":
+        return title
+    stage = ev.get("stage")
+    try:
+        count = f"{int(ev['step'])}/{int(ev['steps'])}"
+    except (KeyError, TypeError, ValueError):
+        count = ""
+    if stage == "scan":
+        text = f"Scanning image {count}".rstrip()
+        if isinstance(ev.get("image"), str) and ev["image"]:
+            text += f" ({os.path.basename(ev['image'])})"
+    elif stage == "gradients":
+        text = f"Gradients {count}".rstrip()
+    elif stage == "render":
+        text = "Drawing the picture"
+    else:
+        label = ev.get("label")
+        text = str(label) if isinstance(label, str) and label else title
+    eta = _eta_text(ev)
+    return f"{text}, {eta}" if eta and stage != "render" else text
 
 
 def progress_fraction(ev: dict) -> Optional[float]:
@@ -385,8 +538,9 @@ def tail(path: str, lines: int = 15, max_chars: int = 3000) -> str:
 
 def run_engine(argv: Sequence[str], env: Dict[str, str], stderr_path: str,
                on_event: Optional[Callable[[dict], None]] = None,
-               popen_kw: Optional[dict] = None) -> dict:
-    """Run the engine to completion; return its ``done`` event or raise EngineError.
+               popen_kw: Optional[dict] = None, task: str = STYLIZE_TASK) -> dict:
+    """Run an engine command to completion; return its ``done`` event or raise EngineError
+    (``task`` names the job in messages: STYLIZE_TASK, VISUALIZE_TASK).
 
     The engine's stdin is a pipe that stays open while we run: with
     ``--watch-stdin`` the engine cancels itself when it reaches EOF, i.e. when this
@@ -398,7 +552,7 @@ def run_engine(argv: Sequence[str], env: Dict[str, str], stderr_path: str,
                                     stderr=err, env=env, close_fds=True, **popen_kw)
     except OSError as e:
         raise EngineError(f"cannot start the engine's Python {argv[0]}: {e}. {INSTALL_HINT}",
-                          code="internal")
+                          code="internal", task=task)
     last: Optional[dict] = None
     try:
         assert proc.stdout is not None
@@ -434,9 +588,9 @@ def run_engine(argv: Sequence[str], env: Dict[str, str], stderr_path: str,
     if last is not None and last.get("event") == "error":
         code = str(last.get("code") or "internal")
         if code == "cancelled":
-            raise Cancelled("The style transfer was cancelled.")
+            raise Cancelled(f"The {task} was cancelled.")
         raise EngineError(str(last.get("message") or ""), code=code, exit_code=rc,
-                          stderr_tail=stderr_tail)
+                          stderr_tail=stderr_tail, task=task)
     if rc == 0:
         msg = "the engine finished without reporting a result"
     elif rc < 0:
@@ -446,7 +600,7 @@ def run_engine(argv: Sequence[str], env: Dict[str, str], stderr_path: str,
                "and \"engine_path\" in the configuration)")
     else:
         msg = "the engine stopped without an error report"
-    raise EngineError(msg, code="internal", exit_code=rc, stderr_tail=stderr_tail)
+    raise EngineError(msg, code="internal", exit_code=rc, stderr_tail=stderr_tail, task=task)
 
 
 def stop_engine(proc: subprocess.Popen, timeout: float = 5.0) -> None:

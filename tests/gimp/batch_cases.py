@@ -386,6 +386,171 @@ def case_after_cancel():
     return info
 
 
+# ----------------------------------------------------------------------------- visualize
+# plug-in-neural-style-visualize (tests/plugin/test_gimp_visualize.py runs these in their own
+# GIMP session, which starts with no image open).
+
+VIS_PROC = "plug-in-neural-style-visualize"
+VIS_DEFAULTS = dict(layers="relu1_1, relu2_1", units=2, top=2, size=64, cell=32)
+
+
+def vis_call(**args):
+    proc = Gimp.get_pdb().lookup_procedure(VIS_PROC)
+    if proc is None:
+        raise RuntimeError(f"procedure {VIS_PROC} is not registered")
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    for key, value in args.items():
+        key = key.replace("_", "-")
+        if key == "folder" and value is not None:
+            value = Gio.File.new_for_path(value)
+        config.set_property(key, value)
+    images_before = [im.get_id() for im in Gimp.get_images()]
+    t = time.time()
+    result = proc.run(config)
+    status = result.index(0)
+    info = {"status": status.value_nick if hasattr(status, "value_nick") else str(status),
+            "seconds": round(time.time() - t, 2)}
+    if result.length() > 1:
+        v = result.index(1)
+        if isinstance(v, str):
+            info["message"] = v
+        elif isinstance(v, Gimp.Image):
+            info["returned_image"] = v.get_id()
+            new = v
+            layers = new.get_layers()
+            info["new_image"] = {
+                "size": [new.get_width(), new.get_height()], "layers": len(layers),
+                "layer_name": layers[0].get_name() if layers else None,
+                "layer_size": [layers[0].get_width(), layers[0].get_height()] if layers else None,
+                "rgb": new.get_base_type() == Gimp.ImageBaseType.RGB,
+                "dirty": new.is_dirty(), "file": new.get_file().get_path() if new.get_file() else None,
+                "corner_pixel": list(rect_bytes(layers[0], 0, 0, 1, 1, "R'G'B' u8")) if layers else None}
+        if result.length() > 2 and isinstance(result.index(2), str) and result.index(2):
+            index = json.loads(result.index(2))
+            info["index"] = {
+                "picture_size": index["picture_size"], "gradients": index["gradients"],
+                "scan_size": index["scan_size"], "cell": index["cell"],
+                "images": [{"path": im["path"], "original_size": im["original_size"]}
+                           for im in index["images"]],
+                "skipped": index["skipped"], "layers": [l["layer"] for l in index["layers"]],
+                "units": [len(l["units"]) for l in index["layers"]],
+                "patches_per_unit": [[len(u["patches"]) for u in l["units"]] for l in index["layers"]],
+                "gradient_cells": sum(1 for l in index["layers"] for u in l["units"]
+                                      for pt in u["patches"] if "gradient_cell" in pt)}
+    info["images_added"] = [i for i in (im.get_id() for im in Gimp.get_images())
+                            if i not in images_before]
+    info["images_removed"] = [i for i in images_before
+                              if i not in [im.get_id() for im in Gimp.get_images()]]
+    return info
+
+
+def open_state():
+    """What the open images look like: layers and pixels, dirty flag, file."""
+    return {str(im.get_id()): {"layers": snapshot(im), "dirty": im.is_dirty(),
+                               "size": [im.get_width(), im.get_height()],
+                               "file": im.get_file().get_path() if im.get_file() else None,
+                               "base": int(im.get_base_type()),
+                               "precision": im.get_precision().value_nick}
+            for im in Gimp.get_images()}
+
+
+def case_vis_registration():
+    proc = Gimp.get_pdb().lookup_procedure(VIS_PROC)
+    return {"arguments": [a.name for a in proc.get_arguments()],
+            "return_values": [a.name for a in proc.get_return_values()],
+            "menu_label": proc.get_menu_label(), "menu_paths": list(proc.get_menu_paths()),
+            "image_types": proc.get_image_types(), "is_image_procedure":
+                isinstance(proc, Gimp.ImageProcedure),
+            "images_open": len(Gimp.get_images())}
+
+
+def case_vis_no_images():
+    info = {"images_open_before": len(Gimp.get_images())}
+    info.update(vis_call(**VIS_DEFAULTS))
+    return info
+
+
+def case_vis_open_images():
+    """Two open images of different kinds, exported flattened by GIMP and visualized."""
+    img1, src = photo_image()                                   # RGB, 3 layers, offsets
+    img2 = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE,
+                          Gio.File.new_for_path(os.path.join(IMAGES, "woman-with-hat-matisse.jpg")))
+    img2.scale(80, 100)
+    img2.convert_grayscale()
+    img2.convert_precision(Gimp.Precision.U16_LINEAR)
+    img2.get_layers()[0].add_alpha()
+    img2.clean_all()
+    before = open_state()
+    info = vis_call(**VIS_DEFAULTS)
+    after = open_state()
+    for new_id in info["images_added"]:
+        after.pop(str(new_id), None)
+    info["open_images_unchanged"] = after == before
+    info["open_image_sizes"] = sorted(v["size"] for v in before.values())
+    info["open_image_names"] = [im.get_name() for im in (img1, img2)]
+    return info
+
+
+def case_vis_folder():
+    before = open_state()
+    info = vis_call(folder=IMAGES, gradients=True, **VIS_DEFAULTS)
+    after = open_state()
+    for new_id in info["images_added"]:
+        after.pop(str(new_id), None)
+    info["open_images_unchanged"] = after == before
+    info["folder_images"] = sorted(os.path.join(IMAGES, n) for n in os.listdir(IMAGES)
+                                   if n.lower().endswith((".jpg", ".png")))
+    return info
+
+
+def _vis_error(folder=None, **over):
+    before = open_state()
+    args = dict(VIS_DEFAULTS)
+    args.update(over)
+    info = vis_call(folder=folder, **args)
+    info["open_images_unchanged"] = open_state() == before
+    return info
+
+
+def case_vis_empty_folder():
+    folder = os.path.join(P["work"], "empty-folder")
+    os.makedirs(folder, exist_ok=True)
+    info = _vis_error(folder)
+    info["folder"] = folder
+    return info
+
+
+def case_vis_not_images():
+    folder = os.path.join(P["work"], "not-images")
+    os.makedirs(folder, exist_ok=True)
+    for name in ("broken.jpg", "broken.png"):
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(b"not an image\n" * 20)
+    with open(os.path.join(folder, "notes.txt"), "w") as f:
+        f.write("hello\n")
+    info = _vis_error(folder)
+    info["folder"] = folder
+    return info
+
+
+def case_vis_missing_folder():
+    return _vis_error(os.path.join(P["work"], "no-such-folder"))
+
+
+def case_vis_bad_layer():
+    return _vis_error(IMAGES, layers="relu1_1,relu9_9")
+
+
+def case_vis_cancel():
+    """The host kills the plug-in while the engine runs (tests/plugin/test_gimp_visualize.py):
+    a long job (deep layers with gradients) marked by --units 7."""
+    before = open_state()
+    info = vis_call(folder=IMAGES, layers="", units=7, top=9, size=256, cell=64, gradients=True)
+    info["open_images_unchanged"] = open_state() == before
+    return info
+
+
 CASES = {name[5:]: fn for name, fn in list(globals().items()) if name.startswith("case_")}
 
 try:

@@ -25,9 +25,12 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -263,6 +266,136 @@ class Workspace:
 def engine_python_default() -> str:
     return os.environ.get("NST_ENGINE_PYTHON",
                           os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
+
+
+# ----------------------------------------------------------------------------- cancel
+
+def _read_cmdline(pid: str) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def _ppid(pid: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return None
+
+
+class CancelWatcher(threading.Thread):
+    """Does what GIMP does when the user presses Cancel in the progress bar: SIGKILL the
+    plug-in process (app/plug-in/gimpplugin-progress.c -> gimp_plug_in_close(plug_in, TRUE)).
+    Finds the engine run (``nst_engine ... --watch-stdin``) whose argv ``match`` accepts,
+    waits ``delay_s`` (torch import, a few steps), kills its parent (the plug-in) and
+    measures how long the engine survives."""
+
+    def __init__(self, match, deadline_s: float, delay_s: float = 8.0):
+        super().__init__(daemon=True)
+        self.match = match
+        self.delay_s = delay_s
+        self.deadline = time.time() + deadline_s
+        self.info: dict = {}
+        self.stop = threading.Event()
+
+    def _find_engine(self):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            argv = _read_cmdline(pid)
+            if "nst_engine" in argv and "--watch-stdin" in argv and self.match(argv):
+                return pid, argv
+        return None, None
+
+    def run(self):
+        while not self.stop.is_set() and time.time() < self.deadline:
+            pid, argv = self._find_engine()
+            if pid:
+                break
+            time.sleep(0.2)
+        else:
+            self.info["error"] = "engine of the cancel case never seen"
+            return
+        self.info["engine_pid"] = int(pid)
+        time.sleep(self.delay_s)  # let it import torch and run a few steps
+        parent = _ppid(pid)
+        pargv = _read_cmdline(parent) if parent else []
+        self.info["parent_cmdline"] = pargv
+        if not any(a.endswith("neural-style-transfer.py") for a in pargv):
+            self.info["error"] = f"engine parent is not the plug-in: {pargv}"
+            return
+        out = argv[argv.index("-o") + 1]
+        self.info["engine_output"] = out
+        self.info["engine_alive_at_kill"] = os.path.exists(f"/proc/{pid}")
+        os.kill(int(parent), signal.SIGKILL)
+        t = time.time()
+        while os.path.exists(f"/proc/{pid}") and _read_cmdline(pid) and time.time() - t < 60:
+            time.sleep(0.1)
+        self.info["engine_exit_seconds"] = round(time.time() - t, 2)
+        self.info["engine_gone"] = not (os.path.exists(f"/proc/{pid}") and _read_cmdline(pid))
+        time.sleep(0.5)
+        self.info["output_written"] = os.path.exists(out)
+
+
+# ----------------------------------------------------------------------------- one batch session
+
+def run_batch_session(repo_dir, shared_images, fixture_weights, cases, params=None,
+                      cancel_match=None, cancel_delay_s: float = 8.0, keep_env=None,
+                      timeout: float = 1200) -> dict:
+    """Run ``cases`` of tests/gimp/batch_cases.py in one gimp-console-3.0 batch session (a fresh
+    profile with the plug-in and a config pointing at the engine) and return its findings,
+    plus GIMP's exit status, output and timing. With ``cancel_match`` a CancelWatcher kills
+    the plug-in once an engine run it matches is up (its findings: ``cancel_watcher``).
+    Skips the calling test when no GIMP 3 can run here; fails when the engine cannot."""
+    import json
+    import pytest
+    try:
+        gimp = find_gimp()
+    except GimpUnavailable as e:
+        pytest.skip(str(e))
+    engine_python = engine_python_default()
+    if not os.path.exists(engine_python):
+        pytest.fail(f"engine interpreter {engine_python} missing (set NST_ENGINE_PYTHON)")
+    r = subprocess.run([engine_python, "-m", "nst_engine", "stylize", "--help"], cwd=repo_dir,
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        pytest.fail(f"the engine does not run ({engine_python} -m nst_engine stylize --help):\n"
+                    f"{r.stderr[-2000:]}")
+
+    ws = Workspace(engine_python, repo_dir, shared_images, fixture_weights)
+    try:
+        out = ws.work / "results.json"
+        all_params = {
+            "cases": list(cases), "images": str(shared_images), "config": str(ws.config),
+            "out": str(out), "work": str(ws.work), "plugin_tmp": str(ws.plugin_tmp)}
+        all_params.update(params or {})
+        args = ws.batch_args(HERE / "batch_cases.py", all_params)
+        watcher = None
+        if cancel_match is not None:
+            watcher = CancelWatcher(cancel_match, deadline_s=timeout * 0.75, delay_s=cancel_delay_s)
+            watcher.start()
+        t = time.time()
+        with gimp.session(ws.binds) as sess:
+            proc = sess.gimp(args, ws.env, timeout=timeout)
+        if watcher is not None:
+            watcher.stop.set()
+            watcher.join(5)
+        results = json.loads(out.read_text()) if out.exists() else {}
+        results["gimp_seconds"] = round(time.time() - t, 1)
+        results["gimp_returncode"] = proc.returncode
+        results["gimp_stderr"] = proc.stderr[-20000:]
+        results["gimp_stdout"] = proc.stdout[-5000:]
+        results["cancel_watcher"] = watcher.info if watcher is not None else {}
+        results["gimp_kind"] = gimp.kind
+        keep = os.environ.get(keep_env) if keep_env else None
+        if keep:
+            Path(keep).write_text(json.dumps(results, indent=1))
+        return results
+    finally:
+        ws.remove()   # the session has unmounted everything under it
 
 
 if __name__ == "__main__":  # manual smoke: python tests/gimp/harness.py

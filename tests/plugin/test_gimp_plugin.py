@@ -12,13 +12,8 @@ and not root). Environment:
 """
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -33,119 +28,18 @@ CASES = ["registration", "photo", "layer_mask", "selection", "grayscale", "alpha
          "after_cancel"]
 
 
-def _read_cmdline(pid: str) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
-
-
-def _ppid(pid: str) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[1]
-    except (OSError, IndexError):
-        return None
-
-
-class CancelWatcher(threading.Thread):
-    """Does what GIMP does when the user presses Cancel in the progress bar: SIGKILL the
-    plug-in process (app/plug-in/gimpplugin-progress.c -> gimp_plug_in_close(plug_in, TRUE)).
-    Finds the engine started with --seed CANCEL_SEED, waits until it reports progress
-    time, kills its parent (the plug-in) and measures how long the engine survives."""
-
-    def __init__(self, deadline_s: float):
-        super().__init__(daemon=True)
-        self.deadline = time.time() + deadline_s
-        self.info: dict = {}
-        self.stop = threading.Event()
-
-    def _find_engine(self):
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            argv = _read_cmdline(pid)
-            if "nst_engine" in argv and "--watch-stdin" in argv and str(CANCEL_SEED) in argv \
-                    and argv[argv.index("--seed") + 1] == str(CANCEL_SEED):
-                return pid, argv
-        return None, None
-
-    def run(self):
-        while not self.stop.is_set() and time.time() < self.deadline:
-            pid, argv = self._find_engine()
-            if pid:
-                break
-            time.sleep(0.2)
-        else:
-            self.info["error"] = "engine of the cancel case never seen"
-            return
-        self.info["engine_pid"] = int(pid)
-        time.sleep(8.0)  # let it import torch and run a few steps
-        parent = _ppid(pid)
-        pargv = _read_cmdline(parent) if parent else []
-        self.info["parent_cmdline"] = pargv
-        if not any(a.endswith("neural-style-transfer.py") for a in pargv):
-            self.info["error"] = f"engine parent is not the plug-in: {pargv}"
-            return
-        out = argv[argv.index("-o") + 1]
-        self.info["engine_output"] = out
-        self.info["engine_alive_at_kill"] = os.path.exists(f"/proc/{pid}")
-        os.kill(int(parent), signal.SIGKILL)
-        t = time.time()
-        while os.path.exists(f"/proc/{pid}") and _read_cmdline(pid) and time.time() - t < 60:
-            time.sleep(0.1)
-        self.info["engine_exit_seconds"] = round(time.time() - t, 2)
-        self.info["engine_gone"] = not (os.path.exists(f"/proc/{pid}") and _read_cmdline(pid))
-        time.sleep(0.5)
-        self.info["output_written"] = os.path.exists(out)
+def _is_cancel_engine(argv: list[str]) -> bool:
+    return "stylize" in argv and "--seed" in argv and \
+        argv[argv.index("--seed") + 1] == str(CANCEL_SEED)
 
 
 @pytest.fixture(scope="session")
 def gimp_results(repo_dir, shared_images, fixture_weights):
-    try:
-        gimp = harness.find_gimp()
-    except harness.GimpUnavailable as e:
-        pytest.skip(str(e))
-    engine_python = harness.engine_python_default()
-    if not os.path.exists(engine_python):
-        pytest.fail(f"engine interpreter {engine_python} missing (set NST_ENGINE_PYTHON)")
-    r = subprocess.run([engine_python, "-m", "nst_engine", "stylize", "--help"], cwd=repo_dir,
-                       capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        pytest.fail(f"the engine does not run ({engine_python} -m nst_engine stylize --help):\n"
-                    f"{r.stderr[-2000:]}")
-
-    ws = harness.Workspace(engine_python, repo_dir, shared_images, fixture_weights)
-    try:
-        out = ws.work / "results.json"
-        params = {
-            "cases": CASES, "images": str(shared_images), "config": str(ws.config),
-            "out": str(out), "work": str(ws.work), "plugin_tmp": str(ws.plugin_tmp),
-            "iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5")),
-            "cancel_seed": CANCEL_SEED, "cancel_iterations": 200,
-        }
-        args = ws.batch_args(harness.HERE / "batch_cases.py", params)
-        watcher = CancelWatcher(deadline_s=900)
-        watcher.start()
-        t = time.time()
-        with gimp.session(ws.binds) as sess:
-            proc = sess.gimp(args, ws.env, timeout=1200)
-        watcher.stop.set()
-        watcher.join(5)
-        results = json.loads(out.read_text()) if out.exists() else {}
-        results["gimp_seconds"] = round(time.time() - t, 1)
-        results["gimp_returncode"] = proc.returncode
-        results["gimp_stderr"] = proc.stderr[-20000:]
-        results["gimp_stdout"] = proc.stdout[-5000:]
-        results["cancel_watcher"] = watcher.info
-        results["gimp_kind"] = gimp.kind
-        keep = os.environ.get("NST_KEEP_GIMP_RESULTS")
-        if keep:
-            Path(keep).write_text(json.dumps(results, indent=1))
-        return results
-    finally:
-        ws.remove()   # the session has unmounted everything under it
+    return harness.run_batch_session(
+        repo_dir, shared_images, fixture_weights, CASES,
+        {"iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5")),
+         "cancel_seed": CANCEL_SEED, "cancel_iterations": 200},
+        cancel_match=_is_cancel_engine, keep_env="NST_KEEP_GIMP_RESULTS")
 
 
 def _case(results, name):

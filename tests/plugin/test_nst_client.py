@@ -539,3 +539,189 @@ def test_plugin_file_declares_the_fixed_names():
         assert f'"{arg}", ' in src, arg
     # nothing torch-like in the GIMP process
     assert "import torch" not in src and "import nst_engine" not in src
+
+
+# ----------------------------------------------------------------------------- visualize
+
+def vjob(**kw):
+    base = dict(inputs=["/pics"], output="/t/units.png", index="/t/units.json")
+    base.update(kw)
+    return nc.VisualizeJob(**base)
+
+
+def test_engine_argv_is_shared_by_both_commands():
+    c = cfg(model="vgg16", weights="/w.pt", device="cpu", threads=2)
+    argv = nc.engine_argv(c, "visualize", ["/pics", "-o", "/o.png"], ["--pooling", "avg"])
+    assert argv[:6] == ["/venv/bin/python", "-m", "nst_engine", "visualize", "/pics", "-o"]
+    assert opt(argv, "--progress") == "json" and "--watch-stdin" in argv
+    assert opt(argv, "--model") == "vgg16" and opt(argv, "--weights") == "/w.pt"
+    assert opt(argv, "--device") == "cpu" and opt(argv, "--threads") == "2"
+    assert argv[-2:] == ["--pooling", "avg"]
+
+
+def test_visualize_argv_defaults():
+    argv = nc.build_visualize_argv(cfg(extra_args=["--optimizer", "adam"]), vjob())
+    assert argv[:5] == ["/venv/bin/python", "-m", "nst_engine", "visualize", "/pics"]
+    assert opt(argv, "-o") == "/t/units.png" and opt(argv, "--json") == "/t/units.json"
+    assert opt(argv, "--progress") == "json" and "--watch-stdin" in argv
+    assert (opt(argv, "--units"), opt(argv, "--top"), opt(argv, "--size"), opt(argv, "--cell")) == \
+        ("9", "9", "256", "64")
+    # no --layers: the engine's default; stylize's extra_args never reach visualize
+    for absent in ("--layers", "--gradients", "--optimizer", "--model", "--weights"):
+        assert absent not in argv
+
+
+def test_visualize_argv_options_and_config():
+    c = cfg(model="vgg16", weights="/w.pt", device="cpu", threads=2,
+            visualize_extra_args=["--backend", "torch"])
+    argv = nc.build_visualize_argv(c, vjob(inputs=["/t/images/01-a.png", "/t/images/02-b.png"],
+                                           layers=" relu1_1, relu2_1 ;conv3_1 ", units=2, top=3,
+                                           size=64, cell=32, gradients=True))
+    assert argv[4:6] == ["/t/images/01-a.png", "/t/images/02-b.png"]
+    assert opt(argv, "--layers") == "relu1_1,relu2_1,conv3_1"
+    assert (opt(argv, "--units"), opt(argv, "--top"), opt(argv, "--size"), opt(argv, "--cell")) == \
+        ("2", "3", "64", "32")
+    assert "--gradients" in argv
+    assert opt(argv, "--model") == "vgg16" and opt(argv, "--threads") == "2"
+    assert argv[-2:] == ["--backend", "torch"]
+
+
+def test_visualize_argv_needs_inputs():
+    with pytest.raises(nc.NstError) as e:
+        nc.build_visualize_argv(cfg(), vjob(inputs=[]))
+    assert "No images to visualize" in str(e.value)
+
+
+def test_normalize_layers():
+    assert nc.normalize_layers("relu1_1, relu2_1") == "relu1_1,relu2_1"
+    assert nc.normalize_layers(" relu1_1  relu3_1,,") == "relu1_1,relu3_1"
+    assert nc.normalize_layers("") == "" and nc.normalize_layers(None) == ""
+
+
+def test_config_visualize_extra_args(tmp_path, fake_python):
+    p = write_config(tmp_path, {"engine_python": str(fake_python), "extra_args": ["--x"],
+                                "visualize_extra_args": ["--backend", "torch"]})
+    c = nc.load_config(str(p))
+    assert c.extra_args == ["--x"] and c.visualize_extra_args == ["--backend", "torch"]
+    bad = write_config(tmp_path, {"engine_python": str(fake_python),
+                                  "visualize_extra_args": "--backend"}, "bad.json")
+    with pytest.raises(nc.ConfigError) as e:
+        nc.load_config(str(bad))
+    assert "visualize_extra_args" in str(e.value)
+
+
+def test_check_folder(tmp_path):
+    assert nc.check_folder(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(nc.NstError) as e:
+        nc.check_folder(str(tmp_path / "nope"))
+    assert "does not exist" in str(e.value)
+    f = tmp_path / "a.png"
+    f.write_bytes(b"x")
+    with pytest.raises(nc.NstError) as e:
+        nc.check_folder(str(f))
+    assert "is not a folder" in str(e.value)
+
+
+def test_export_file_names():
+    names = nc.export_file_names(["tubingen.jpg", "[Untitled]", "Tübingen photo.xcf", "",
+                                  "/x/y/a.b.png", "tubingen.jpg"])
+    assert names == ["01-tubingen.png", "02-Untitled.png", "03-T_bingen_photo.png",
+                     "04-image.png", "05-a.b.png", "06-tubingen.png"]
+    assert len(set(names)) == len(names)
+    many = nc.export_file_names(["x"] * 120)
+    assert many[0] == "001-x.png" and many[-1] == "120-x.png"
+    assert sorted(many) == many            # the engine sorts by name: GIMP's order is kept
+    assert len(nc.export_file_names(["a" * 300])[0]) <= 3 + 60 + 4
+
+
+def test_read_index(tmp_path):
+    p = tmp_path / "units.json"
+    p.write_text(json.dumps({"version": 1, "picture_size": [394, 360], "layers": []}))
+    assert nc.read_index(str(p))["picture_size"] == [394, 360]
+    for bad in ("{broken", json.dumps({"picture_size": [0, 5]}), json.dumps([1])):
+        p.write_text(bad)
+        with pytest.raises(nc.EngineError) as e:
+            nc.read_index(str(p))
+        assert str(e.value).startswith("The network visualization engine failed")
+    with pytest.raises(nc.EngineError):
+        nc.read_index(str(tmp_path / "missing.json"))
+
+
+def test_visualize_progress_text():
+    start = {"event": "start", "command": "visualize", "images": 8,
+             "skipped": [{"path": "/p/x.jpg", "reason": "r"}], "backend": "onnx", "device": "cpu"}
+    assert nc.progress_text(start) == \
+        "Visualize network units: starting (8 images, 1 skipped, onnx on cpu)"
+    assert nc.progress_text({"event": "start", "command": "visualize", "images": 1,
+                             "skipped": []}) == "Visualize network units: starting (1 image)"
+    scan = {"event": "progress", "stage": "scan", "step": 1, "steps": 8, "fraction": 0.118,
+            "eta_s": 17.1, "image": "/p/a.jpg", "label": "scan 1/8 a.jpg"}
+    assert nc.progress_text(scan) == "Scanning image 1/8 (a.jpg), 0:17 left"
+    assert nc.progress_fraction(scan) == 0.118
+    grad = {"event": "progress", "stage": "gradients", "step": 9, "steps": 405, "fraction": 0.62,
+            "eta_s": 5.5, "image": None}
+    assert nc.progress_text(grad) == "Gradients 9/405, 0:06 left"
+    render = {"event": "progress", "stage": "render", "step": 1, "steps": 1, "fraction": 1.0,
+              "eta_s": 0.0}
+    assert nc.progress_text(render) == "Drawing the picture"
+    assert nc.progress_text({"event": "progress", "stage": "future", "label": "x 1/2"}) == "x 1/2"
+    done = {"event": "done", "command": "visualize", "output": "/o.png", "size": [10, 10]}
+    assert nc.progress_text(done) == "Visualize network units: done"
+    assert nc.progress_fraction(done) == 1.0
+    # stylize's events are unaffected
+    assert nc.progress_text({"event": "done", "output": "/o.png"}) == "Neural style transfer: done"
+
+
+def test_engine_error_text_names_the_task():
+    e = nc.EngineError("no usable images found in '/p'", code="bad_input", exit_code=2,
+                       task=nc.VISUALIZE_TASK)
+    assert str(e).startswith("The network visualization engine rejected the input: no usable")
+    assert "exit status 2" in str(e)
+    m = str(nc.EngineError("too big", code="out_of_memory", task=nc.VISUALIZE_TASK))
+    assert m.startswith("The network visualization does not fit in this computer's memory")
+    assert str(nc.EngineError("x", code="out_of_memory")).startswith(
+        "The image is too large for this computer")
+
+
+def test_run_engine_visualize_task(tmp_path):
+    """run_engine serves `visualize` too: its events, its done, its errors and cancel."""
+    ok = fake(tmp_path, """
+        ev(event="start", command="visualize", images=2, skipped=[], backend="onnx", device="cpu")
+        for i in (1, 2):
+            ev(event="progress", stage="scan", step=i, steps=2, fraction=i / 3, eta_s=1,
+               image=f"/p/{i}.png", label="scan")
+        ev(event="progress", stage="render", step=1, steps=1, fraction=1.0, eta_s=0)
+        open(out, "wb").write(b"png")
+        ev(event="done", command="visualize", output=out, json=out + ".json", size=[5, 6])
+    """, "ok.py")
+    seen = []
+    done = nc.run_engine(ok + ["-o", str(tmp_path / "u.png")], nc.engine_env(),
+                         str(tmp_path / "err.log"), on_event=seen.append, task=nc.VISUALIZE_TASK)
+    assert done["size"] == [5, 6]
+    assert [nc.progress_text(e) for e in seen][1:3] == ["Scanning image 1/2 (1.png), 0:01 left",
+                                                        "Scanning image 2/2 (2.png), 0:01 left"]
+    bad = fake(tmp_path, """
+        ev(event="error", code="bad_input", message="no usable images found in '/p'")
+        sys.exit(2)
+    """, "bad.py")
+    with pytest.raises(nc.EngineError) as e:
+        nc.run_engine(bad, nc.engine_env(), str(tmp_path / "err.log"), task=nc.VISUALIZE_TASK)
+    assert str(e.value).startswith("The network visualization engine rejected the input")
+    cancelled = fake(tmp_path, """
+        ev(event="error", code="cancelled", message="stdin closed")
+        sys.exit(130)
+    """, "cancel.py")
+    with pytest.raises(nc.Cancelled) as e:
+        nc.run_engine(cancelled, nc.engine_env(), str(tmp_path / "err.log"),
+                      task=nc.VISUALIZE_TASK)
+    assert str(e.value) == "The network visualization was cancelled."
+
+
+def test_plugin_file_declares_the_visualize_procedure():
+    src = (PLUGIN_DIR / "neural-style-transfer.py").read_text()
+    assert 'VIS_PROC_NAME = "plug-in-neural-style-visualize"' in src
+    assert "return [PROC_NAME, VIS_PROC_NAME]" in src
+    assert '"<Image>/Filters/Artistic/Neural Style"' in src
+    assert '"_Visualize Network Units..."' in src
+    for arg in ("folder", "layers", "units", "top", "size", "cell", "gradients"):
+        assert f'"{arg}", ' in src, arg
