@@ -480,6 +480,9 @@ def case_vis_open_images():
     img2.convert_grayscale()
     img2.convert_precision(Gimp.Precision.U16_LINEAR)
     img2.get_layers()[0].add_alpha()
+    # Gimp.file_load (the PDB) leaves an image without a file, unlike File > Open: give it one,
+    # as a saved XCF has, so the export's name can be checked
+    img2.set_file(Gio.File.new_for_path(os.path.join(P["work"], "matisse-gray.xcf")))
     img2.clean_all()
     before = open_state()
     info = vis_call(**VIS_DEFAULTS)
@@ -489,6 +492,8 @@ def case_vis_open_images():
     info["open_images_unchanged"] = after == before
     info["open_image_sizes"] = sorted(v["size"] for v in before.values())
     info["open_image_names"] = [im.get_name() for im in (img1, img2)]
+    info["open_image_files"] = [im.get_file().get_path() if im.get_file() else None
+                                for im in (img1, img2)]
     return info
 
 
