@@ -265,10 +265,10 @@ def stylize(procedure, image, drawables, config):
 def _export_image_flat(image, path):
     """An open image, flattened to 8-bit RGB, to a PNG with GIMP's own exporter. Works on
     a duplicate: the open image is not touched (not even its export file name)."""
-    name = image.get_name()
-    if not image.get_layers():
-        raise nc.NstError(f"The open image \"{name}\" has no layers: close it, or choose a "
-                          "folder of images instead.")
+    name = _image_label(image)
+    if not any(layer.get_visible() for layer in image.get_layers()):
+        raise nc.NstError(f"The open image \"{name}\" has no visible layer: show a layer, close "
+                          "the image, or choose a folder of images instead.")
     dup = image.duplicate()
     try:
         dup.undo_disable()

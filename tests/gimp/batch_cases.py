@@ -497,6 +497,23 @@ def case_vis_open_images():
     return info
 
 
+def case_vis_hidden_layers():
+    """An open image whose only layer is hidden cannot be flattened: a clear error, nothing
+    changed (the image is closed again afterwards)."""
+    img = Gimp.Image.new(64, 48, Gimp.ImageBaseType.RGB)
+    layer = Gimp.Layer.new(img, "hidden", 64, 48, Gimp.ImageType.RGB_IMAGE, 100.0,
+                           Gimp.LayerMode.NORMAL)
+    img.insert_layer(layer, None, 0)
+    layer.set_visible(False)
+    img.set_file(Gio.File.new_for_path(os.path.join(P["work"], "all-hidden.xcf")))
+    img.clean_all()
+    try:
+        info = _vis_error(None)
+    finally:
+        img.delete()
+    return info
+
+
 def case_vis_folder():
     before = open_state()
     info = vis_call(folder=IMAGES, gradients=True, **VIS_DEFAULTS)

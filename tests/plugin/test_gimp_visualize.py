@@ -18,7 +18,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
 import harness  # noqa: E402
 
-CASES = ["vis_registration", "vis_no_images", "vis_open_images", "vis_empty_folder",
+CASES = ["vis_registration", "vis_no_images", "vis_open_images", "vis_hidden_layers",
+         "vis_empty_folder",
          "vis_not_images", "vis_missing_folder", "vis_bad_layer", "vis_cancel", "vis_folder"]
 LAYERS = ["relu1_1", "relu2_1"]
 
@@ -102,6 +103,14 @@ def test_open_images_exported_and_visualized(vis_results):
     # the exported copies lived in the run's private temp folder, now removed
     assert all("/nst-gimp-" in im["path"] and not os.path.exists(im["path"])
                for im in index["images"])
+
+
+def test_open_image_without_visible_layer_is_an_error(vis_results):
+    info = _case(vis_results, "vis_hidden_layers")
+    assert info["status"] == "execution-error"
+    msg = info.get("message", "")
+    assert "all-hidden.xcf" in msg and "no visible layer" in msg, msg
+    assert info["images_added"] == [] and info["open_images_unchanged"]
 
 
 def test_folder_of_images_with_gradients(vis_results, shared_images):
