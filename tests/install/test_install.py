@@ -51,8 +51,9 @@ def purelib(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
-def make_venv(where: Path, with_torch: bool) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+def make_venv(where: Path, with_torch: bool, with_pip: bool = False) -> Path:
+    subprocess.run([sys.executable, "-m", "venv", *([] if with_pip else ["--without-pip"]), str(where)],
+                   check=True, capture_output=True)
     python = inst.venv_python(where)
     if with_torch:  # see the test venv's packages without being it
         parent = purelib(Path(sys.executable))
@@ -286,9 +287,7 @@ def test_own_environment_is_made_or_reused_by_create_env(tmp_path, fixture_weigh
     finds every pin already satisfied instead of installing 5 GB."""
     home = make_home(tmp_path)
     prefix = tmp_path / "prefix"
-    subprocess.run([sys.executable, "-m", "venv", str(prefix / "venv")], check=True, capture_output=True)
-    python = inst.venv_python(prefix / "venv")
-    (purelib(python) / "nst_test_parent.pth").write_text(f"{purelib(Path(sys.executable))}\n")
+    python = make_venv(prefix / "venv", with_torch=True, with_pip=True)
     r = run_install(home, "--prefix", prefix, "--cpu", "--weights", fixture_weights, "--model", "vgg16",
                     "--device", "cpu")
     assert r.returncode == 0, r.stdout + r.stderr
