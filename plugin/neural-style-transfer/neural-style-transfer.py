@@ -403,8 +403,11 @@ def run_visualize(procedure, config, data):
             Gimp.PDBStatusType.EXECUTION_ERROR,
             GLib.Error(f"Visualize Network Units failed unexpectedly: {e.__class__.__name__}: {e}"))
     if run_mode == Gimp.RunMode.INTERACTIVE:
-        Gimp.Display.new(new)
-        Gimp.displays_flush()
+        try:
+            Gimp.Display.new(new)
+            Gimp.displays_flush()
+        except Exception as e:   # gimp-console has no image windows: the image is still returned
+            sys.stderr.write(f"{VIS_PROC_NAME}: no display for the new image ({e})\n")
     retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
     for i, value in ((1, GObject.Value(Gimp.Image, new)),
                      (2, GObject.Value(GObject.TYPE_STRING, index_text))):
@@ -437,7 +440,7 @@ def _create_visualize_procedure(plugin, name):
         "Folder whose images are scanned (not recursive); none = the images open in GIMP, each "
         "flattened", Gimp.FileChooserAction.SELECT_FOLDER, True, None, RW)
     procedure.add_string_argument(
-        "layers", "_Layers",
+        "layers", "La_yers",
         f"Network layers, comma-separated (e.g. relu1_1,relu3_1); empty = {d['layers']}",
         "", RW)
     procedure.add_int_argument(
@@ -447,10 +450,10 @@ def _create_visualize_procedure(plugin, name):
     procedure.add_int_argument(
         "top", "_Patches per unit", "Best patches shown per unit", 1, 100, d["top"], RW)
     procedure.add_int_argument(
-        "size", "_Scan size", "Images are scanned with their longest side at this many pixels "
+        "size", "Scan si_ze", "Images are scanned with their longest side at this many pixels "
         "(smaller images are not enlarged)", 32, 1024, d["size"], RW)
     procedure.add_int_argument(
-        "cell", "_Cell size", "Display size of a patch in the picture, in pixels",
+        "cell", "C_ell size", "Display size of a patch in the picture, in pixels",
         8, 512, d["cell"], RW)
     procedure.add_boolean_argument(
         "gradients", "Show _gradients",

@@ -1,5 +1,6 @@
 """The plug-in's interactive path in a real GIMP 3: the GimpUi.ProcedureDialog opens on a
-virtual display (Xvfb), OK runs the engine and adds the layer, Cancel leaves the image alone.
+virtual display (Xvfb), OK runs the engine and adds the layer, Cancel leaves the image alone;
+then Visualize Network Units' dialog: OK runs the engine and returns the new image.
 
 Needs Xvfb and xdotool where GIMP runs (tests/gimp/provision_root.sh installs them in the
 Debian 13 root); skipped with the reason when they are missing."""
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
 import harness  # noqa: E402
 
 TITLE = "Neural Style Transfer"
+VIS_TITLE = "Visualize Network Units"
 
 
 def _wait_for(pred, timeout, what):
@@ -61,12 +63,12 @@ def dialog_results(repo_dir, shared_images, fixture_weights):
                 gimp_proc = sess.popen(["gimp-console-3.0", *args], env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True)
 
-                def window():
-                    r = sess.run(["xdotool", "search", "--name", TITLE], denv, timeout=30)
+                def window(title=TITLE):
+                    r = sess.run(["xdotool", "search", "--name", title], denv, timeout=30)
                     return r.stdout.split()[0] if r.returncode == 0 and r.stdout.split() else None
 
-                def press(key):
-                    wid = _wait_for(window, 180, "the plug-in's dialog")
+                def press(key, title=TITLE):
+                    wid = _wait_for(lambda: window(title), 180, f"the dialog {title!r}")
                     time.sleep(1.0)          # let it finish drawing
                     if key == "Return":
                         sess.run(["xwd", "-root", "-out", str(shot)], denv, timeout=30)
@@ -79,6 +81,7 @@ def dialog_results(repo_dir, shared_images, fixture_weights):
                 _wait_for(lambda: out.exists() and "ok" in json.loads(out.read_text())["cases"],
                           300, "the OK run to finish")
                 press("Escape")   # the second dialog (X may reuse the first one's window id)
+                press("Return", VIS_TITLE)   # Visualize Network Units: OK
                 log, _ = gimp_proc.communicate(timeout=180)
             finally:
                 if gimp_proc is not None and gimp_proc.poll() is None:
@@ -117,3 +120,13 @@ def test_dialog_cancel_leaves_image(dialog_results):
 def test_dialog_has_no_mnemonic_clashes(dialog_results):
     assert "duplicate mnemonic" not in dialog_results["log"]
     assert "Traceback" not in dialog_results["log"], dialog_results["log"][-3000:]
+
+
+def test_visualize_dialog_ok_opens_the_picture(dialog_results):
+    """Visualize Network Units in interactive mode: its dialog opens, OK runs the engine and
+    the new image is made and returned (gimp-console has no image windows to show it in)."""
+    info = dialog_results["cases"]["vis_ok"]
+    assert "exception" not in info, info.get("exception")
+    assert info["status"] == "success", info.get("message")
+    assert info["images_added"] == [info["returned_image"]]
+    assert info["size"] == info["picture_size"]
