@@ -123,22 +123,17 @@ def load_mask(path, expected_size: tuple[int, int], what: str = "mask") -> Image
     return _to_8bit(img).convert("L")
 
 
-def save_atomic(img: Image.Image, path) -> None:
-    """Write to a temp file in the destination folder, then rename over the target.
+def write_atomic(path, write) -> None:
+    """Call ``write(binary file)`` on a temp file in the destination folder, then rename it over ``path``.
 
     A crash or cancel never leaves a half-written output, and the temp file is
     removed on any failure.
     """
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise bad_input(f"cannot tell the output format from {path.name!r}; use .png, .jpg, .tif or .webp")
-    if fmt == "JPEG" and img.mode in ("RGBA", "LA"):
-        img = img.convert(img.mode[:-1])
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt)
+            write(fh)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -146,6 +141,17 @@ def save_atomic(img: Image.Image, path) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def save_atomic(img: Image.Image, path) -> None:
+    """Save an image atomically, in the format its file name says."""
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise bad_input(f"cannot tell the output format from {path.name!r}; use .png, .jpg, .tif or .webp")
+    if fmt == "JPEG" and img.mode in ("RGBA", "LA"):
+        img = img.convert(img.mode[:-1])
+    write_atomic(path, lambda fh: img.save(fh, format=fmt))
 
 
 def check_output_path(path, inputs) -> Path:
