@@ -66,18 +66,28 @@ def _export_png(data, width, height, fmt, path):
         tmp.delete()
 
 
-def _export_file_as_png(src_path, path):
-    """Convert an image file the engine cannot read (e.g. XCF) to PNG with GIMP's loaders."""
+def _open_rgb(path, failure):
+    """A file loaded by GIMP as a hidden RGB image (the caller deletes it); ``failure`` starts the error."""
     try:
-        img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(src_path))
+        img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
     except GLib.Error as e:
-        raise nc.NstError(f"GIMP cannot open the style image {src_path}: {e.message}")
+        raise nc.NstError(f"{failure} {path}: {e.message}")
     if img is None:
-        raise nc.NstError(f"GIMP cannot open the style image {src_path}.")
+        raise nc.NstError(f"{failure} {path}.")
     try:
         img.undo_disable()
         if img.get_base_type() != Gimp.ImageBaseType.RGB:
             img.convert_rgb()
+    except BaseException:
+        img.delete()
+        raise
+    return img
+
+
+def _export_file_as_png(src_path, path):
+    """Convert an image file the engine cannot read (e.g. XCF) to PNG with GIMP's loaders."""
+    img = _open_rgb(src_path, "GIMP cannot open the style image")
+    try:
         img.flatten()
         if not Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(path), None):
             raise nc.NstError(f"GIMP could not convert the style image {src_path} to PNG.")
@@ -87,16 +97,8 @@ def _export_file_as_png(src_path, path):
 
 def _load_result(path, width, height):
     """The engine's PNG, loaded by GIMP, scaled to width x height, as R'G'B'A u8 bytes."""
+    img = _open_rgb(path, "GIMP cannot read the engine's result")
     try:
-        img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
-    except GLib.Error as e:
-        raise nc.NstError(f"GIMP cannot read the engine's result {path}: {e.message}")
-    if img is None:
-        raise nc.NstError(f"GIMP cannot read the engine's result {path}.")
-    try:
-        img.undo_disable()
-        if img.get_base_type() != Gimp.ImageBaseType.RGB:
-            img.convert_rgb()
         if img.get_width() != width or img.get_height() != height:
             Gimp.context_push()
             try:
