@@ -21,13 +21,16 @@ from .cancel import check
 from .errors import EngineError, bad_input
 from .images import MIN_SIDE
 from .losses import carry_mask, gram, relative_sq_error, tv_loss
-from .request import (DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, MAX_COARSE_ITERATIONS, QUALITY_ITERATIONS,
+from .request import (COARSE_SHARE, DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, QUALITY_ITERATIONS,
                       SINGLE_SCALE_ITERATIONS, Progress, Region, Started, StylizeRequest, StylizeResult,
                       strength_to_style_weight)
 from .vgg import MODELS, available_layers
 from .weights import load_features
 
-PYRAMID_MIN_SIDE = 128  # the coarsest scale's longest side (below it VGG's deep layers see too little)
+# The coarsest scale's longest side. Below it VGG's deep layers see too little, and the
+# objective there is a different problem: a 128 px stage (3 scales at 512 px) gave a
+# worse full-size objective for more time than starting at 256 px.
+PYRAMID_MIN_SIDE = 256
 LBFGS_HISTORY = 50
 
 
@@ -176,7 +179,7 @@ def _schedule(req: StylizeRequest, size) -> tuple[list, list]:
     scales, steps = [], []
     for j in reversed(range(n)):  # j = halvings below full size
         scales.append((max(1, round(w / 2 ** j)), max(1, round(h / 2 ** j))))
-        steps.append(min(finest * 2 ** j, max(MAX_COARSE_ITERATIONS, finest)))
+        steps.append(finest if j == 0 else max(1, round(finest * COARSE_SHARE)))
     return scales, steps
 
 
@@ -302,6 +305,8 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
         torch.set_num_threads(int(req.threads))
     net, source = load_features(req.model, req.weights, req.pooling)
     net = net.truncate([req.content_layer, *req.style_layers]).to(device)
+    if device.type != "mps":  # MPS's channels-last convolutions are not dependable across versions
+        net = net.channels_last()
     need_mb = _check_memory(net, req, plan_, device)
     emit = on_progress or (lambda _event: None)
     emit(Started(plan_.content.rgb.size, plan_.output_size, plan_.scales, plan_.steps, str(device),
@@ -344,6 +349,12 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
         for step in range(1, steps + 1):
             check(cancel)
             opt.step(closure)
+            if req.bounded:
+                # Projection onto the box: the objective L-BFGS sees is then the one of
+                # an image that can be saved. Clamping only at the end throws away what the
+                # optimiser gained outside [0, 1] (measured: 0.92 in-run vs 1.23 saved).
+                with torch.no_grad():
+                    x.clamp_(0, 1)
             if not math.isfinite(terms["total"]):
                 raise EngineError("internal", "the optimisation diverged (loss is not finite); "
                                   "try --optimizer adam or a smaller --lr")

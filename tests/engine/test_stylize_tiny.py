@@ -129,19 +129,22 @@ def test_adam_optimizer_also_lowers_the_loss(tiny_network, images, tmp_path):
 def test_pyramid_schedule():
     req = StylizeRequest(content="x")
     scales, steps = stylize_mod._schedule(req, (512, 384))
-    assert scales == [(128, 96), (256, 192), (512, 384)]
-    assert steps[-1] == 50 and steps == sorted(steps, reverse=True)
+    assert (scales, steps) == ([(256, 192), (512, 384)], [30, 50])
+    assert stylize_mod._schedule(req, (2048, 1536)) == (
+        [(256, 192), (512, 384), (1024, 768), (2048, 1536)], [30, 30, 30, 50])
+    assert stylize_mod._schedule(StylizeRequest(content="x", quality="draft"), (1024, 768))[1] == [12, 12, 20]
     req.pyramid = False
     assert stylize_mod._schedule(req, (512, 384)) == ([(512, 384)], [300])
-    assert stylize_mod._schedule(StylizeRequest(content="x"), (200, 100))[0] == [(200, 100)]
+    # Under twice the coarsest side there is nothing to gain from a pyramid.
+    assert stylize_mod._schedule(StylizeRequest(content="x"), (500, 300)) == ([(500, 300)], [50])
 
 
 def test_progress_events_cover_the_job(tiny_network, images, tmp_path):
     content, style = images
     events = []
-    stylize(StylizeRequest(content=str(content), styles=[str(style)], size=256, iterations=2), events.append)
+    stylize(StylizeRequest(content=str(content), styles=[str(style)], size=512, iterations=3), events.append)
     start, progress = events[0], events[1:]
-    assert start.scales == [(128, 102), (256, 205)] and start.steps == [4, 2]
+    assert start.scales == [(256, 205), (512, 410)] and start.steps == [2, 3]
     assert len(progress) == sum(start.steps)
     fractions = [p.fraction for p in progress]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
@@ -173,3 +176,25 @@ def test_memory_refusal_names_a_size_that_fits(tiny_network, images, tmp_path, m
     size = int(err.value.message.split("--size ")[1].split()[0])
     assert 32 < size < 8000
     stylize(StylizeRequest(content=str(content), styles=[str(style)], size=size, iterations=1))  # it fits
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_every_step_sees_an_image_in_range(tiny_network, images, monkeypatch, optimizer):
+    """The optimiser works on a savable image (pixels in [0, 1]) at every step; the classic
+    unbounded run (bounded=False, the benchmark's reference) does leave the range, so the
+    check can fail."""
+    content, style = images
+    seen = {}
+    call = stylize_mod.Objective.__call__
+
+    def spy(self, image):
+        seen.setdefault(bounded, []).append((float(image.detach().min()), float(image.detach().max())))
+        return call(self, image)
+
+    monkeypatch.setattr(stylize_mod.Objective, "__call__", spy)
+    for bounded in (True, False):
+        stylize(StylizeRequest(content=str(content), styles=[str(style)], iterations=15, style_weight=1e4,
+                               optimizer=optimizer, lr=0.2 if optimizer == "adam" else None, bounded=bounded))
+    lo, hi = min(m for m, _ in seen[True]), max(m for _, m in seen[True])
+    assert 0 <= lo and hi <= 1
+    assert min(m for m, _ in seen[False]) < 0 or max(m for _, m in seen[False]) > 1
