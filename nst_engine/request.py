@@ -18,8 +18,8 @@ DEFAULT_MAX_SIZE = 512
 # coarse scales only have to lay out the large shapes (big swirls, where the colour
 # masses go). More coarse iterations do not help the full-size result, because the
 # fine texture they build is lost when the image is upsampled (measured at 512 px,
-# README "Benchmarks": 200/100/50 iterations at 128/256/512 px took 88 s to reach
-# the objective that 30/50 at 256/512 px reached in 53 s).
+# README "Benchmarks": 200/100/50 iterations at 128/256/512 px ran 93 s and ended
+# above the objective that 30/50 at 256/512 px reached after 54.5 s).
 QUALITY_ITERATIONS = {"draft": 20, "balanced": 50, "best": 150}
 COARSE_SHARE = 0.6
 SINGLE_SCALE_ITERATIONS = {"draft": 100, "balanced": 300, "best": 600}

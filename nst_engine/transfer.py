@@ -29,7 +29,7 @@ from .weights import load_features
 
 # The coarsest scale's longest side. Below it VGG's deep layers see too little, and the
 # objective there is a different problem: a 128 px stage (3 scales at 512 px) gave a
-# worse full-size objective for more time than starting at 256 px.
+# worse full-size objective for more time than starting at 256 px (README "Benchmarks").
 PYRAMID_MIN_SIDE = 256
 LBFGS_HISTORY = 50
 

@@ -37,8 +37,8 @@ PRESETS: Dict[str, Tuple[str, int]] = {
     "best": ("best", 1024),
 }
 # Shown under the preset in the dialog; measured with the real engine, see docs/plugin.md.
-PRESET_TIMES_TEXT = ("Typical times on a 2-core CPU for a 1024 x 768 photo: draft about 1 min,\n"
-                     "balanced about 4 min, best about 45 min (a GPU is much faster).\n"
+PRESET_TIMES_TEXT = ("Typical times on a 2-core CPU for a 1024 x 768 photo: draft about 10 s,\n"
+                     "balanced about 1 min, best about 15 min (a GPU is much faster).\n"
                      "Cancel in the progress bar stops the engine; the image stays as it was.")
 REGIONS = ("auto", "mask", "selection", "none")
 STYLE_SOURCES = ("auto", "file", "layer")

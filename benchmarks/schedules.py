@@ -1,0 +1,65 @@
+"""Compare pyramid schedules: time for each to reach a full-size objective.
+
+    python benchmarks/schedules.py --target 1.229 30,50 200,100,50
+
+Each schedule is the iterations per scale, coarse → fine, ending at --size; its
+length picks the scales (the last N of 128, 256, 512 for a 512 px result). Prints
+the run's time, final objective and the first time its finest-scale objective is
+≤ --target (the images are in [0, 1] at every step, so this is the saved image's
+objective). Single runs: repeat them when the differences are small.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from nst_engine import StylizeRequest, stylize, transfer  # noqa: E402
+from speed import SHARED, time_to_reach  # noqa: E402
+
+
+def run(base: dict, schedule: list[int]):
+    """stylize() with its scale schedule replaced by ``schedule`` (finest scale = the result size)."""
+    def scales_and_steps(req, size):
+        w, h = size
+        n = len(schedule)
+        return [(round(w / 2 ** j), round(h / 2 ** j)) for j in reversed(range(n))], list(schedule)
+
+    original = transfer._schedule
+    transfer._schedule = scales_and_steps
+    try:
+        trace, t0 = [], time.perf_counter()
+        result = stylize(StylizeRequest(**base), lambda e: hasattr(e, "loss") and trace.append(
+            (time.perf_counter() - t0, e.scale, e.scales, e.loss["total"])))
+        return time.perf_counter() - t0, result.loss["total"], trace
+    finally:
+        transfer._schedule = original
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("schedules", nargs="+", help="iterations per scale, coarse → fine, e.g. 30,50")
+    ap.add_argument("--target", type=float, required=True, help="full-size objective to reach")
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--content", default=str(SHARED / "images" / "tubingen.jpg"))
+    ap.add_argument("--style", default=str(SHARED / "images" / "starry_night.jpg"))
+    ap.add_argument("--model", default="vgg16")
+    ap.add_argument("--weights", default=os.environ.get("NST_WEIGHTS", str(SHARED / "weights" / "vgg16_features_fixture.pt")))
+    args = ap.parse_args()
+    base = dict(content=args.content, styles=[args.style], size=args.size, model=args.model,
+                weights=args.weights, device="cpu")
+    for text in args.schedules:
+        schedule = [int(v) for v in text.split(",")]
+        seconds, final, trace = run(base, schedule)
+        reach = time_to_reach(trace, args.target)
+        hand_off = [round(trace[i][3], 2) for i in range(1, len(trace)) if trace[i][1] != trace[i - 1][1]]
+        print(f"{text}: {seconds:.1f} s, final objective {final:.4g}, reached {args.target} after "
+              f"{'never' if reach is None else f'{reach:.1f} s'}; objective after each upsampling {hand_off}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
