@@ -382,40 +382,21 @@ def visualize_units(config):
 
 def run_visualize(procedure, config, data):
     run_mode = config.get_property("run-mode")
-    if run_mode == Gimp.RunMode.INTERACTIVE:
-        gi.require_version("GimpUi", "3.0")
-        from gi.repository import GimpUi
-        GimpUi.init(VIS_PROC_NAME)
-        dialog = GimpUi.ProcedureDialog.new(procedure, config, "Visualize Network Units")
-        dialog.fill(["folder", "layers", "units", "top", "size", "cell", "gradients"])
-        ok = dialog.run()
-        dialog.destroy()
-        if not ok:
-            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-    try:
-        Gegl.init(None)
-        new, index_text = visualize_units(config)
-    except nc.Cancelled as e:
-        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error(str(e)))
-    except nc.NstError as e:
-        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(e)))
-    except Exception as e:  # a bug: say so, with the traceback in GIMP's error console/stderr
-        traceback.print_exc()
-        return procedure.new_return_values(
-            Gimp.PDBStatusType.EXECUTION_ERROR,
-            GLib.Error(f"Visualize Network Units failed unexpectedly: {e.__class__.__name__}: {e}"))
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(
+            procedure, config, VIS_PROC_NAME, "Visualize Network Units",
+            ["folder", "layers", "units", "top", "size", "cell", "gradients"]):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    outcome, failed = _guarded(procedure, "Visualize Network Units", lambda: visualize_units(config))
+    if failed is not None:
+        return failed
+    new, index_text = outcome
     if run_mode == Gimp.RunMode.INTERACTIVE:
         try:
             Gimp.Display.new(new)
             Gimp.displays_flush()
         except Exception as e:   # gimp-console has no image windows: the image is still returned
             sys.stderr.write(f"{VIS_PROC_NAME}: no display for the new image ({e})\n")
-    retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
-    for i, value in ((1, GObject.Value(Gimp.Image, new)),
-                     (2, GObject.Value(GObject.TYPE_STRING, index_text))):
-        retval.remove(i)
-        retval.insert(i, value)
-    return retval
+    return _success(procedure, GObject.Value(Gimp.Image, new), GObject.Value(GObject.TYPE_STRING, index_text))
 
 
 def _create_visualize_procedure(plugin, name):
@@ -472,34 +453,62 @@ def _create_visualize_procedure(plugin, name):
 # ----------------------------------------------------------------------------- procedure
 
 def run(procedure, run_mode, image, drawables, config, data):
-    if run_mode == Gimp.RunMode.INTERACTIVE:
-        gi.require_version("GimpUi", "3.0")
-        from gi.repository import GimpUi
-        GimpUi.init(PROC_NAME)
-        dialog = GimpUi.ProcedureDialog.new(procedure, config, "Neural Style Transfer")
+    def setup(dialog):
         dialog.get_scale_entry("strength", 1.0)  # a 0..1 slider rather than a spin button
         dialog.get_label("nst-times", nc.PRESET_TIMES_TEXT, False, False)
-        dialog.fill(["style-source", "style-file", "style-layer", "strength", "preset",
-                     "nst-times", "size", "preserve-color", "region", "seed", "iterations"])
-        ok = dialog.run()
-        dialog.destroy()
-        if not ok:
-            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(
+            procedure, config, PROC_NAME, "Neural Style Transfer",
+            ["style-source", "style-file", "style-layer", "strength", "preset",
+             "nst-times", "size", "preserve-color", "region", "seed", "iterations"], setup):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    new, failed = _guarded(procedure, "Neural Style Transfer",
+                           lambda: stylize(procedure, image, drawables, config))
+    if failed is not None:
+        return failed
+    return _success(procedure, GObject.Value(Gimp.Layer, new))
+
+
+def _dialog(procedure, config, proc_name, title, fields, setup=None) -> bool:
+    """Show the procedure's dialog; True when the user pressed OK."""
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+    GimpUi.init(proc_name)
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
+    if setup:
+        setup(dialog)
+    dialog.fill(fields)
+    ok = dialog.run()
+    dialog.destroy()
+    return ok
+
+
+def _guarded(procedure, title, work):
+    """Run ``work()``: (its result, None), or (None, the return values GIMP shows for the failure).
+
+    Cancel is a cancel, our own errors carry their message, anything else is a bug and
+    says so, with the traceback on stderr (GIMP's error console).
+    """
     try:
         Gegl.init(None)
-        new = stylize(procedure, image, drawables, config)
+        return work(), None
     except nc.Cancelled as e:
-        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error(str(e)))
+        return None, procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error(str(e)))
     except nc.NstError as e:
-        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(e)))
-    except Exception as e:  # a bug: say so, with the traceback in GIMP's error console/stderr
+        return None, procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(e)))
+    except Exception as e:
         traceback.print_exc()
-        return procedure.new_return_values(
+        return None, procedure.new_return_values(
             Gimp.PDBStatusType.EXECUTION_ERROR,
-            GLib.Error(f"Neural Style Transfer failed unexpectedly: {e.__class__.__name__}: {e}"))
+            GLib.Error(f"{title} failed unexpectedly: {e.__class__.__name__}: {e}"))
+
+
+def _success(procedure, *values):
+    """SUCCESS return values with ``values`` as return values 1, 2, ..."""
     retval = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
-    retval.remove(1)
-    retval.insert(1, GObject.Value(Gimp.Layer, new))
+    for i, value in enumerate(values, start=1):
+        retval.remove(i)
+        retval.insert(i, value)
     return retval
 
 
