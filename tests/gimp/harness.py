@@ -342,15 +342,11 @@ class CancelWatcher(threading.Thread):
 
 # ----------------------------------------------------------------------------- one batch session
 
-def run_batch_session(repo_dir, shared_images, fixture_weights, cases, params=None,
-                      cancel_match=None, cancel_delay_s: float = 8.0, keep_env=None,
-                      timeout: float = 1200) -> dict:
-    """Run ``cases`` of tests/gimp/batch_cases.py in one gimp-console-3.0 batch session (a fresh
-    profile with the plug-in and a config pointing at the engine) and return its findings,
-    plus GIMP's exit status, output and timing. With ``cancel_match`` a CancelWatcher kills
-    the plug-in once an engine run it matches is up (its findings: ``cancel_watcher``).
-    Skips the calling test when no GIMP 3 can run here; fails when the engine cannot."""
-    import json
+def ready_workspace(repo_dir, shared_images, fixture_weights):
+    """(GIMP 3, a fresh Workspace) for a test, after checking the engine runs.
+
+    Skips the calling test when no GIMP 3 can run here; fails it when the engine cannot.
+    """
     import pytest
     try:
         gimp = find_gimp()
@@ -364,8 +360,41 @@ def run_batch_session(repo_dir, shared_images, fixture_weights, cases, params=No
     if r.returncode != 0:
         pytest.fail(f"the engine does not run ({engine_python} -m nst_engine stylize --help):\n"
                     f"{r.stderr[-2000:]}")
+    return gimp, Workspace(engine_python, repo_dir, shared_images, fixture_weights)
 
-    ws = Workspace(engine_python, repo_dir, shared_images, fixture_weights)
+
+def wait_for(pred, timeout, what):
+    """Poll ``pred`` until it returns something true (returned) or ``timeout`` seconds pass."""
+    t = time.time()
+    while time.time() - t < timeout:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def case_result(results, name):
+    """One case's findings from a batch session's results, failing clearly when it did not run."""
+    if "fatal" in results or "cases" not in results:
+        raise AssertionError(f"GIMP batch did not run: {results.get('fatal')}\n"
+                             f"stderr: {results.get('gimp_stderr', '')[-3000:]}")
+    info = results["cases"].get(name)
+    assert info is not None, f"case {name} missing; stderr: {results.get('gimp_stderr', '')[-3000:]}"
+    assert "exception" not in info, info["exception"]
+    return info
+
+
+def run_batch_session(repo_dir, shared_images, fixture_weights, cases, params=None,
+                      cancel_match=None, cancel_delay_s: float = 8.0, keep_env=None,
+                      timeout: float = 1200) -> dict:
+    """Run ``cases`` of tests/gimp/batch_cases.py in one gimp-console-3.0 batch session (a fresh
+    profile with the plug-in and a config pointing at the engine) and return its findings,
+    plus GIMP's exit status, output and timing. With ``cancel_match`` a CancelWatcher kills
+    the plug-in once an engine run it matches is up (its findings: ``cancel_watcher``).
+    Skips the calling test when no GIMP 3 can run here; fails when the engine cannot."""
+    import json
+    gimp, ws = ready_workspace(repo_dir, shared_images, fixture_weights)
     try:
         out = ws.work / "results.json"
         all_params = {

@@ -22,26 +22,9 @@ TITLE = "Neural Style Transfer"
 VIS_TITLE = "Visualize Network Units"
 
 
-def _wait_for(pred, timeout, what):
-    t = time.time()
-    while time.time() - t < timeout:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def dialog_results(repo_dir, shared_images, fixture_weights):
-    try:
-        gimp = harness.find_gimp()
-    except harness.GimpUnavailable as e:
-        pytest.skip(str(e))
-    engine_python = harness.engine_python_default()
-    if not os.path.exists(engine_python):
-        pytest.fail(f"engine interpreter {engine_python} missing (set NST_ENGINE_PYTHON)")
-    ws = harness.Workspace(engine_python, repo_dir, shared_images, fixture_weights)
+    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights)
     out = ws.work / "dialog.json"
     shot = ws.work / "dialog.xwd"
     try:
@@ -68,7 +51,7 @@ def dialog_results(repo_dir, shared_images, fixture_weights):
                     return r.stdout.split()[0] if r.returncode == 0 and r.stdout.split() else None
 
                 def press(key, title=TITLE):
-                    wid = _wait_for(lambda: window(title), 180, f"the dialog {title!r}")
+                    wid = harness.wait_for(lambda: window(title), 180, f"the dialog {title!r}")
                     time.sleep(1.0)          # let it finish drawing
                     if key == "Return":
                         sess.run(["xwd", "-root", "-out", str(shot)], denv, timeout=30)
@@ -77,8 +60,8 @@ def dialog_results(repo_dir, shared_images, fixture_weights):
                     return wid
 
                 press("Return")
-                _wait_for(lambda: window() is None, 60, "the dialog to close after OK")
-                _wait_for(lambda: out.exists() and "ok" in json.loads(out.read_text())["cases"],
+                harness.wait_for(lambda: window() is None, 60, "the dialog to close after OK")
+                harness.wait_for(lambda: out.exists() and "ok" in json.loads(out.read_text())["cases"],
                           300, "the OK run to finish")
                 press("Escape")   # the second dialog (X may reuse the first one's window id)
                 press("Return", VIS_TITLE)   # Visualize Network Units: OK

@@ -42,14 +42,7 @@ def gimp_results(repo_dir, shared_images, fixture_weights):
         cancel_match=_is_cancel_engine, keep_env="NST_KEEP_GIMP_RESULTS")
 
 
-def _case(results, name):
-    if "fatal" in results or "cases" not in results:
-        pytest.fail(f"GIMP batch did not run: {results.get('fatal')}\n"
-                    f"stderr: {results.get('gimp_stderr', '')[-3000:]}")
-    info = results["cases"].get(name)
-    assert info is not None, f"case {name} missing; stderr: {results.get('gimp_stderr', '')[-3000:]}"
-    assert "exception" not in info, info["exception"]
-    return info
+_case = harness.case_result
 
 
 def _assert_new_layer(info, style_name):

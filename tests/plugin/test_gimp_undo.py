@@ -19,26 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
 import harness  # noqa: E402
 
 
-def _wait_for(pred, timeout, what):
-    t = time.time()
-    while time.time() - t < timeout:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def undo_results(repo_dir, shared_images, fixture_weights):
-    try:
-        gimp = harness.find_gimp()
-    except harness.GimpUnavailable as e:
-        pytest.skip(str(e))
-    engine_python = harness.engine_python_default()
-    if not os.path.exists(engine_python):
-        pytest.fail(f"engine interpreter {engine_python} missing (set NST_ENGINE_PYTHON)")
-    ws = harness.Workspace(engine_python, repo_dir, shared_images, fixture_weights)
+    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights)
     out, ready, undone = ws.work / "undo.json", ws.work / "ready", ws.work / "undone"
     # no welcome/tips dialog in front of the image window
     (ws.profile / "gimprc").write_text("(show-welcome-dialog no)\n(show-tips no)\n"
@@ -64,7 +47,7 @@ def undo_results(repo_dir, shared_images, fixture_weights):
                 gp = sess.popen(["gimp-3.0", "--no-splash", "--no-fonts", *args],
                                 dict(ws.env, DISPLAY=display), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-                _wait_for(lambda: ready.exists() or gp.poll() is not None, 400,
+                harness.wait_for(lambda: ready.exists() or gp.poll() is not None, 400,
                           "the plug-in run in the GUI")
                 if ready.exists():
                     r = sess.run(["xdotool", "search", "--onlyvisible", "--name", "GIMP"], denv,
@@ -91,7 +74,7 @@ def undo_results(repo_dir, shared_images, fixture_weights):
                             Path(keep + "." + n).write_bytes((ws.work / n).read_bytes())
                         Path(keep + ".windows.txt").write_text(names + "\n" + kr.stdout + kr.stderr)
                     undone.write_text("undone")
-                _wait_for(lambda: out.exists() and json.loads(out.read_text()).get("finished"),
+                harness.wait_for(lambda: out.exists() and json.loads(out.read_text()).get("finished"),
                           120, "the batch to record the state after Ctrl+Z")
             finally:
                 if gp is not None:

@@ -35,14 +35,7 @@ def vis_results(repo_dir, shared_images, fixture_weights):
                                      keep_env="NST_KEEP_GIMP_VIS_RESULTS", timeout=900)
 
 
-def _case(results, name):
-    if "fatal" in results or "cases" not in results:
-        pytest.fail(f"GIMP batch did not run: {results.get('fatal')}\n"
-                    f"stderr: {results.get('gimp_stderr', '')[-3000:]}")
-    info = results["cases"].get(name)
-    assert info is not None, f"case {name} missing; stderr: {results.get('gimp_stderr', '')[-3000:]}"
-    assert "exception" not in info, info["exception"]
-    return info
+_case = harness.case_result
 
 
 def _assert_picture(info):
