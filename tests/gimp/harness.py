@@ -363,6 +363,26 @@ def ready_workspace(repo_dir, shared_images, fixture_weights):
     return gimp, Workspace(engine_python, repo_dir, shared_images, fixture_weights)
 
 
+@contextlib.contextmanager
+def x_display(sess, screen: str, tools=("Xvfb", "xdotool")):
+    """An Xvfb display inside a GIMP session, for the GUI tests; yields its name (":N").
+
+    Skips the calling test when ``tools`` are missing where GIMP runs.
+    """
+    import pytest
+    missing = [p for p in tools if not sess.has(p)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed where GIMP runs "
+                    "(re-run tests/gimp/provision_root.sh)")
+    xvfb = sess.popen(["Xvfb", "-displayfd", "1", "-ac", "-nolisten", "tcp", "-screen", "0", screen],
+                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        yield ":" + xvfb.stdout.readline().strip()
+    finally:
+        xvfb.kill()
+        xvfb.wait()
+
+
 def wait_for(pred, timeout, what):
     """Poll ``pred`` until it returns something true (returned) or ``timeout`` seconds pass."""
     t = time.time()

@@ -30,17 +30,9 @@ def dialog_results(repo_dir, shared_images, fixture_weights):
     try:
         args = ws.batch_args(harness.HERE / "batch_interactive.py",
                              {"images": str(shared_images), "out": str(out), "iterations": 3})
-        with gimp.session(ws.binds) as sess:
-            missing = [p for p in ("Xvfb", "xdotool") if not sess.has(p)]
-            if missing:
-                pytest.skip(f"{', '.join(missing)} not installed where GIMP runs "
-                            "(re-run tests/gimp/provision_root.sh)")
-            xvfb = sess.popen(["Xvfb", "-displayfd", "1", "-ac", "-nolisten", "tcp",
-                               "-screen", "0", "1024x768x24"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+        with gimp.session(ws.binds) as sess, harness.x_display(sess, "1024x768x24") as display:
             gimp_proc = None
             try:
-                display = ":" + xvfb.stdout.readline().strip()
                 denv = {"DISPLAY": display}
                 env = dict(ws.env, DISPLAY=display)
                 gimp_proc = sess.popen(["gimp-console-3.0", *args], env, stdout=subprocess.PIPE,
@@ -70,8 +62,6 @@ def dialog_results(repo_dir, shared_images, fixture_weights):
                 if gimp_proc is not None and gimp_proc.poll() is None:
                     gimp_proc.kill()
                     gimp_proc.wait()
-                xvfb.kill()
-                xvfb.wait()
         results = json.loads(out.read_text()) if out.exists() else {}
         results["log"] = log[-10000:]
         results["screenshot_taken"] = shot.exists() and shot.stat().st_size > 0

@@ -32,17 +32,10 @@ def undo_results(repo_dir, shared_images, fixture_weights):
                              {"images": str(shared_images), "out": str(out), "ready": str(ready),
                               "undone": str(undone), "iterations": 3})
         args = [a for a in args if a != "-i"]          # the full GUI this time
-        with gimp.session(ws.binds) as sess:
-            missing = [p for p in ("Xvfb", "xdotool", "gimp-3.0") if not sess.has(p)]
-            if missing:
-                pytest.skip(f"{', '.join(missing)} not installed where GIMP runs "
-                            "(re-run tests/gimp/provision_root.sh)")
-            xvfb = sess.popen(["Xvfb", "-displayfd", "1", "-ac", "-nolisten", "tcp",
-                               "-screen", "0", "1280x1024x24"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+        with gimp.session(ws.binds) as sess, \
+                harness.x_display(sess, "1280x1024x24", ("Xvfb", "xdotool", "gimp-3.0")) as display:
             gp = None
             try:
-                display = ":" + xvfb.stdout.readline().strip()
                 denv = {"DISPLAY": display}
                 gp = sess.popen(["gimp-3.0", "--no-splash", "--no-fonts", *args],
                                 dict(ws.env, DISPLAY=display), stdout=subprocess.PIPE,
@@ -81,8 +74,6 @@ def undo_results(repo_dir, shared_images, fixture_weights):
                     if gp.poll() is None:
                         gp.kill()
                     log = gp.communicate()[0] or ""
-                xvfb.kill()
-                xvfb.wait()
         results = json.loads(out.read_text()) if out.exists() else {}
         results["log"] = log[-8000:]
         keep = os.environ.get("NST_KEEP_GIMP_RESULTS")
