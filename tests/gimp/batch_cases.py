@@ -87,17 +87,20 @@ def photo_image(name="tubingen.jpg", size=(96, 64), canvas=(120, 90), offsets=(1
     return img, photo
 
 
-def call(img, layer, **args):
-    proc = Gimp.get_pdb().lookup_procedure(PROC)
+def run_procedure(name, args, file_keys=(), image=None, drawables=None):
+    """Run plug-in procedure ``name`` non-interactively with ``args`` (``file_keys`` given as
+    paths become GFiles). Returns ({status, seconds, message?}, the value at index 1 or None)."""
+    proc = Gimp.get_pdb().lookup_procedure(name)
     if proc is None:
-        raise RuntimeError(f"procedure {PROC} is not registered (plug-in not found by GIMP)")
+        raise RuntimeError(f"procedure {name} is not registered (plug-in not found by GIMP)")
     config = proc.create_config()
     config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-    config.set_property("image", img)
-    config.set_core_object_array("drawables", [layer])
+    if image is not None:
+        config.set_property("image", image)
+        config.set_core_object_array("drawables", drawables)
     for key, value in args.items():
         key = key.replace("_", "-")
-        if key == "style-file":
+        if key in file_keys and value is not None:
             value = Gio.File.new_for_path(value)
         config.set_property(key, value)
     t = time.time()
@@ -105,12 +108,17 @@ def call(img, layer, **args):
     status = result.index(0)
     info = {"status": status.value_nick if hasattr(status, "value_nick") else str(status),
             "seconds": round(time.time() - t, 2)}
-    if result.length() > 1:
-        v = result.index(1)
-        if isinstance(v, str):
-            info["message"] = v
-        elif isinstance(v, Gimp.Layer):
-            info["returned_layer"] = v.get_id()
+    value = result.index(1) if result.length() > 1 else None
+    if isinstance(value, str):
+        info["message"] = value
+    return info, result
+
+
+def call(img, layer, **args):
+    info, result = run_procedure(PROC, args, ("style-file",), img, [layer])
+    v = result.index(1) if result.length() > 1 else None
+    if isinstance(v, Gimp.Layer):
+        info["returned_layer"] = v.get_id()
     return info
 
 
@@ -395,27 +403,11 @@ VIS_DEFAULTS = dict(layers="relu1_1, relu2_1", units=2, top=2, size=64, cell=32)
 
 
 def vis_call(**args):
-    proc = Gimp.get_pdb().lookup_procedure(VIS_PROC)
-    if proc is None:
-        raise RuntimeError(f"procedure {VIS_PROC} is not registered")
-    config = proc.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-    for key, value in args.items():
-        key = key.replace("_", "-")
-        if key == "folder" and value is not None:
-            value = Gio.File.new_for_path(value)
-        config.set_property(key, value)
     images_before = [im.get_id() for im in Gimp.get_images()]
-    t = time.time()
-    result = proc.run(config)
-    status = result.index(0)
-    info = {"status": status.value_nick if hasattr(status, "value_nick") else str(status),
-            "seconds": round(time.time() - t, 2)}
+    info, result = run_procedure(VIS_PROC, args, ("folder",))
     if result.length() > 1:
         v = result.index(1)
-        if isinstance(v, str):
-            info["message"] = v
-        elif isinstance(v, Gimp.Image):
+        if isinstance(v, Gimp.Image):
             info["returned_image"] = v.get_id()
             new = v
             layers = new.get_layers()
