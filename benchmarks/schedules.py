@@ -13,28 +13,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest, stylize, transfer  # noqa: E402
-from speed import SHARED, time_to_reach  # noqa: E402
+from nst_engine import StylizeRequest, transfer  # noqa: E402
+from speed import SHARED, time_to_reach, timed_run  # noqa: E402
 
 
-def run(base: dict, schedule: list[int]):
-    """stylize() with its scale schedule replaced by ``schedule`` (finest scale = the result size)."""
-    def scales_and_steps(req, size):
-        w, h = size
-        n = len(schedule)
-        return [(round(w / 2 ** j), round(h / 2 ** j)) for j in reversed(range(n))], list(schedule)
-
+def run(req: StylizeRequest, schedule: list[int]):
+    """speed.timed_run with the engine's schedule replaced by ``schedule`` (finest = the result size)."""
     original = transfer._schedule
-    transfer._schedule = scales_and_steps
+    transfer._schedule = lambda _req, size: (transfer.pyramid_scales(size, len(schedule)), list(schedule))
     try:
-        trace, t0 = [], time.perf_counter()
-        result = stylize(StylizeRequest(**base), lambda e: hasattr(e, "loss") and trace.append(
-            (time.perf_counter() - t0, e.scale, e.scales, e.loss["total"])))
-        return time.perf_counter() - t0, result.loss["total"], trace
+        return timed_run(req)
     finally:
         transfer._schedule = original
 
@@ -53,7 +44,7 @@ def main():
                 weights=args.weights, device="cpu")
     for text in args.schedules:
         schedule = [int(v) for v in text.split(",")]
-        seconds, final, trace = run(base, schedule)
+        seconds, final, trace = run(StylizeRequest(**base), schedule)
         reach = time_to_reach(trace, args.target)
         hand_off = [round(trace[i][3], 2) for i in range(1, len(trace)) if trace[i][1] != trace[i - 1][1]]
         print(f"{text}: {seconds:.1f} s, final objective {final:.4g}, reached {args.target} after "

@@ -34,9 +34,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nst_engine import StylizeRequest, stylize  # noqa: E402
-from nst_engine.transfer import Objective, plan  # noqa: E402
-from nst_engine import images  # noqa: E402
-from nst_engine.weights import load_features  # noqa: E402
+from nst_engine.transfer import Objective, network, plan  # noqa: E402
+from nst_engine import devices, images  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("NST_SHARED", HERE.parent.parent / "shared"))
@@ -96,14 +95,12 @@ def nominal_peak_gflops():
 def step_flops_and_time(req, repeats=5):
     """FLOPs and median wall time of one objective evaluation + backward at full size."""
     p = plan(req)
-    net, _ = load_features(req.model, req.weights, req.pooling)
-    net = net.truncate([req.content_layer, *req.style_layers])
-    if req.device != "mps":
-        net = net.channels_last()  # as stylize() does
+    device = devices.pick(req.device)
+    net, _ = network(req, device)  # the network exactly as stylize() runs it
     w, h = p.output_size
-    content = images.to_tensor(images.resize(p.content.rgb, (w, h)))
+    content = images.to_tensor(images.resize(p.content.rgb, (w, h))).to(device)
     style = images.to_tensor(images.resize(p.regions[0].styles[0],
-                                           images.fit_longest(*p.regions[0].styles[0].size, max(w, h))))
+                                           images.fit_longest(*p.regions[0].styles[0].size, max(w, h)))).to(device)
     objective = Objective(net, req, p, content, [[style]], [None])
     x = content.clone().requires_grad_(True)
     with FlopCounterMode(display=False) as counter:
@@ -192,6 +189,7 @@ def main():
               else "single scale bounded did not reach it")
         print(f"default final / single scale bounded final: {med_final / bounded['final_objective']:.3f}; "
               f"default time / its time: {med_seconds / bounded['seconds']:.3f}")
+
 
 if __name__ == "__main__":
     main()

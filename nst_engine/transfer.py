@@ -176,11 +176,14 @@ def _schedule(req: StylizeRequest, size) -> tuple[list, list]:
         iterations = req.iterations or (SINGLE_SCALE_ITERATIONS if not req.pyramid else QUALITY_ITERATIONS)[req.quality]
         return [(w, h)], [iterations]
     finest = req.iterations or QUALITY_ITERATIONS[req.quality]
-    scales, steps = [], []
-    for j in reversed(range(n)):  # j = halvings below full size
-        scales.append((max(1, round(w / 2 ** j)), max(1, round(h / 2 ** j))))
-        steps.append(finest if j == 0 else max(1, round(finest * COARSE_SHARE)))
-    return scales, steps
+    coarse = max(1, round(finest * COARSE_SHARE))
+    return pyramid_scales(size, n), [coarse] * (n - 1) + [finest]
+
+
+def pyramid_scales(size, n: int) -> list:
+    """``n`` sizes, coarse → fine, each half the next; the last is ``size``."""
+    w, h = size
+    return [(max(1, round(w / 2 ** j)), max(1, round(h / 2 ** j))) for j in reversed(range(n))]
 
 
 # ----------------------------------------------------------------------------- objective
@@ -288,6 +291,16 @@ def _check_memory(net, req, plan_, device) -> float:
     return need / 2**20
 
 
+def network(req: StylizeRequest, device) -> tuple:
+    """(VGG features for this request, where the weights came from): truncated after the
+    deepest layer the objective needs, on ``device``, in its fastest layout."""
+    net, source = load_features(req.model, req.weights, req.pooling)
+    net = net.truncate([req.content_layer, *req.style_layers]).to(device)
+    if device.type != "mps":  # MPS's channels-last convolutions are not dependable across versions
+        net = net.channels_last()
+    return net, source
+
+
 def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeResult:
     """Stylise ``request.content``; ``on_progress`` gets ``Started`` then ``Progress`` events.
 
@@ -303,10 +316,7 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
     device = devices.pick(req.device)
     if req.threads:
         torch.set_num_threads(int(req.threads))
-    net, source = load_features(req.model, req.weights, req.pooling)
-    net = net.truncate([req.content_layer, *req.style_layers]).to(device)
-    if device.type != "mps":  # MPS's channels-last convolutions are not dependable across versions
-        net = net.channels_last()
+    net, source = network(req, device)
     need_mb = _check_memory(net, req, plan_, device)
     emit = on_progress or (lambda _event: None)
     emit(Started(plan_.content.rgb.size, plan_.output_size, plan_.scales, plan_.steps, str(device),
