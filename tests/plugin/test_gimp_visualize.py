@@ -38,6 +38,14 @@ def vis_results(repo_dir, shared_images, fixture_weights):
 _case = harness.case_result
 
 
+def _refused(results, name):
+    """The case ended in an execution error that added no image and changed none: its message."""
+    info = _case(results, name)
+    assert info["status"] == "execution-error", info
+    assert info["images_added"] == [] and info["open_images_unchanged"], info
+    return info.get("message", "")
+
+
 def _assert_picture(info):
     """Success: exactly one new image, returned, holding the engine's picture at the size the
     JSON index gives, with the index returned too."""
@@ -99,11 +107,8 @@ def test_open_images_exported_and_visualized(vis_results):
 
 
 def test_open_image_without_visible_layer_is_an_error(vis_results):
-    info = _case(vis_results, "vis_hidden_layers")
-    assert info["status"] == "execution-error"
-    msg = info.get("message", "")
+    msg = _refused(vis_results, "vis_hidden_layers")
     assert "all-hidden.xcf" in msg and "no visible layer" in msg, msg
-    assert info["images_added"] == [] and info["open_images_unchanged"]
 
 
 def test_folder_of_images_with_gradients(vis_results, shared_images):
@@ -115,20 +120,14 @@ def test_folder_of_images_with_gradients(vis_results, shared_images):
 
 
 def test_empty_folder_is_an_error(vis_results):
-    info = _case(vis_results, "vis_empty_folder")
-    assert info["status"] == "execution-error"
-    msg = info.get("message", "")
+    msg = _refused(vis_results, "vis_empty_folder")
     assert msg.startswith("The network visualization engine rejected the input"), msg
-    assert "no usable images" in msg and info["folder"] in msg, msg
-    assert info["images_added"] == [] and info["open_images_unchanged"]
+    assert "no usable images" in msg and _case(vis_results, "vis_empty_folder")["folder"] in msg, msg
 
 
 def test_folder_of_non_images_is_an_error(vis_results):
-    info = _case(vis_results, "vis_not_images")
-    assert info["status"] == "execution-error"
-    msg = info.get("message", "")
+    msg = _refused(vis_results, "vis_not_images")
     assert "no usable images" in msg and "broken.jpg" in msg and "broken.png" in msg, msg
-    assert info["images_added"] == [] and info["open_images_unchanged"]
 
 
 def test_missing_folder_is_an_error(vis_results):
@@ -142,11 +141,8 @@ def test_missing_folder_is_an_error(vis_results):
 
 
 def test_unknown_layer_is_an_error(vis_results):
-    info = _case(vis_results, "vis_bad_layer")
-    assert info["status"] == "execution-error"
-    msg = info.get("message", "")
+    msg = _refused(vis_results, "vis_bad_layer")
     assert "relu9_9" in msg and "rejected the input" in msg, msg
-    assert info["images_added"] == [] and info["open_images_unchanged"]
 
 
 def test_cancel_stops_the_engine(vis_results):
