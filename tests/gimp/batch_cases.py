@@ -14,6 +14,8 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 
+from gimp_calls import run_procedure  # noqa: E402
+
 P = json.load(open(NST_PARAMS))  # noqa: F821  (defined by the -b command)
 IMAGES = P["images"]
 PROC = "plug-in-neural-style-transfer"
@@ -85,33 +87,6 @@ def photo_image(name="tubingen.jpg", size=(96, 64), canvas=(120, 90), offsets=(1
     top.fill(Gimp.FillType.TRANSPARENT)
     img.clean_all()
     return img, photo
-
-
-def run_procedure(name, args, file_keys=(), image=None, drawables=None):
-    """Run plug-in procedure ``name`` non-interactively with ``args`` (``file_keys`` given as
-    paths become GFiles). Returns ({status, seconds, message?}, the value at index 1 or None)."""
-    proc = Gimp.get_pdb().lookup_procedure(name)
-    if proc is None:
-        raise RuntimeError(f"procedure {name} is not registered (plug-in not found by GIMP)")
-    config = proc.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-    if image is not None:
-        config.set_property("image", image)
-        config.set_core_object_array("drawables", drawables)
-    for key, value in args.items():
-        key = key.replace("_", "-")
-        if key in file_keys and value is not None:
-            value = Gio.File.new_for_path(value)
-        config.set_property(key, value)
-    t = time.time()
-    result = proc.run(config)
-    status = result.index(0)
-    info = {"status": status.value_nick if hasattr(status, "value_nick") else str(status),
-            "seconds": round(time.time() - t, 2)}
-    value = result.index(1) if result.length() > 1 else None
-    if isinstance(value, str):
-        info["message"] = value
-    return info, result
 
 
 def call(img, layer, **args):

@@ -9,6 +9,8 @@ import gi
 gi.require_version("Gimp", "3.0")
 from gi.repository import Gimp, Gio  # noqa: E402
 
+from gimp_calls import run_procedure  # noqa: E402
+
 P = json.load(open(NST_PARAMS))  # noqa: F821
 RESULTS = {"cases": {}}
 
@@ -31,19 +33,12 @@ def image():
 def interactive(name):
     img, layer = image()
     before = [l.get_name() for l in img.get_layers()]
-    proc = Gimp.get_pdb().lookup_procedure("plug-in-neural-style-transfer")
-    c = proc.create_config()
-    c.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
-    c.set_property("image", img)
-    c.set_core_object_array("drawables", [layer])
-    c.set_property("style-file", Gio.File.new_for_path(os.path.join(P["images"], "starry_night.jpg")))
-    c.set_property("preset", "draft")
-    c.set_property("iterations", P.get("iterations", 3))
-    r = proc.run(c)
-    info = {"status": r.index(0).value_nick, "layers_before": before,
-            "layers_after": [l.get_name() for l in img.get_layers()]}
-    if r.length() > 1 and isinstance(r.index(1), str):
-        info["message"] = r.index(1)
+    info, _ = run_procedure(
+        "plug-in-neural-style-transfer",
+        {"style-file": os.path.join(P["images"], "starry_night.jpg"), "preset": "draft",
+         "iterations": P.get("iterations", 3)},
+        ("style-file",), img, [layer], Gimp.RunMode.INTERACTIVE)
+    info.update(layers_before=before, layers_after=[l.get_name() for l in img.get_layers()])
     img.delete()
     return info
 
@@ -51,24 +46,15 @@ def interactive(name):
 def visualize_interactive(name):
     """Visualize Network Units in INTERACTIVE mode (the test presses Return: OK), tiny settings."""
     images_before = [im.get_id() for im in Gimp.get_images()]
-    proc = Gimp.get_pdb().lookup_procedure("plug-in-neural-style-visualize")
-    c = proc.create_config()
-    c.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
-    c.set_property("folder", Gio.File.new_for_path(P["images"]))
-    for key, value in (("layers", "relu1_1,relu2_1"), ("units", 2), ("top", 2), ("size", 64),
-                       ("cell", 32)):
-        c.set_property(key, value)
-    r = proc.run(c)
-    info = {"status": r.index(0).value_nick,
-            "images_added": [im.get_id() for im in Gimp.get_images()
-                             if im.get_id() not in images_before]}
-    if r.length() > 1:
-        v = r.index(1)
-        if isinstance(v, str):
-            info["message"] = v
-        elif isinstance(v, Gimp.Image):
-            info["returned_image"] = v.get_id()
-            info["size"] = [v.get_width(), v.get_height()]
+    info, r = run_procedure(
+        "plug-in-neural-style-visualize",
+        {"folder": P["images"], "layers": "relu1_1,relu2_1", "units": 2, "top": 2, "size": 64, "cell": 32},
+        ("folder",), run_mode=Gimp.RunMode.INTERACTIVE)
+    info["images_added"] = [im.get_id() for im in Gimp.get_images() if im.get_id() not in images_before]
+    v = r.index(1) if r.length() > 1 else None
+    if isinstance(v, Gimp.Image):
+        info["returned_image"] = v.get_id()
+        info["size"] = [v.get_width(), v.get_height()]
     if r.length() > 2 and isinstance(r.index(2), str) and r.index(2):
         info["picture_size"] = json.loads(r.index(2))["picture_size"]
     return info

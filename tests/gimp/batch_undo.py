@@ -12,6 +12,8 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 
+from gimp_calls import run_procedure  # noqa: E402
+
 P = json.load(open(NST_PARAMS))  # noqa: F821
 R = {}
 
@@ -50,16 +52,11 @@ try:
     Gimp.Display.new(img)
     Gimp.displays_flush()
     R["before"] = state(img)
-    proc = Gimp.get_pdb().lookup_procedure("plug-in-neural-style-transfer")
-    c = proc.create_config()
-    c.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-    c.set_property("image", img)
-    c.set_core_object_array("drawables", [src])
-    c.set_property("style-file", Gio.File.new_for_path(os.path.join(P["images"], "starry_night.jpg")))
-    c.set_property("preset", "draft")
-    c.set_property("iterations", P.get("iterations", 3))
-    r = proc.run(c)
-    R["status"] = r.index(0).value_nick
+    R["status"] = run_procedure(
+        "plug-in-neural-style-transfer",
+        {"style-file": os.path.join(P["images"], "starry_night.jpg"), "preset": "draft",
+         "iterations": P.get("iterations", 3)},
+        ("style-file",), img, [src])[0]["status"]
     Gimp.displays_flush()
     R["after_plugin"] = state(img)
     save()

@@ -246,7 +246,8 @@ class Workspace:
         import json
         pfile = self.work / (script.stem + "-params.json")
         pfile.write_text(json.dumps(params))
-        code = f'NST_PARAMS="{pfile}"; exec(open("{script}").read())'
+        code = (f'import sys; sys.path.insert(0, "{script.parent}"); '  # for gimp_calls
+                f'NST_PARAMS="{pfile}"; exec(open("{script}").read())')
         return ["-i", "--batch-interpreter=python-fu-eval", "-b", code, "--quit"]
 
     def remove(self):
