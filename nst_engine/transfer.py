@@ -153,8 +153,9 @@ def plan(req: StylizeRequest) -> _Plan:
                 region.styles[i] = images.resize(style, (sw, sh))
 
     content_size = content.rgb.size
-    alpha = None if content.alpha is None else images.resize(content.alpha, (out_w, out_h))
-    content = images.SplitImage(images.resize(content.rgb, (out_w, out_h)), alpha, content.gray)
+    if out_w < w:  # cut down now (the same resize stylize() makes); enlarging waits for the memory check
+        alpha = None if content.alpha is None else images.resize(content.alpha, (out_w, out_h))
+        content = images.SplitImage(images.resize(content.rgb, (out_w, out_h)), alpha, content.gray)
     scales, steps = _schedule(req, (out_w, out_h))
     return _Plan(content, regions, (out_w, out_h), scales, steps, style_weight, layer_weights,
                  content_size, max(decode, style_decode))

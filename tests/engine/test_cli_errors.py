@@ -26,7 +26,8 @@ from nst_engine import cli
 def odd_files(tmp_path_factory):
     """Made once (the bomb takes a moment): an image bomb and odd weights files."""
     d = tmp_path_factory.mktemp("odd")
-    declared_png(d / "bomb.png", 30000, 30000)  # 900 megapixels in ~110 KB
+    declared_png(d / "bomb.png", 30000, 30000)  # 900 megapixels in ~110 KB: Pillow's error
+    declared_png(d / "bomb_warn.png", 15000, 15000)  # 225: over the limit, under twice it (a warning)
     weights_files(d)
     return d
 
@@ -106,6 +107,7 @@ CASES = [
     # issue 11: image bombs, special files, odd weights files, values that start with '-'
     (["{d}/bomb.png", "--style", "{s}", "-o", "{o}"], "bad_input", 2, ["too large to open safely", "megapixels"]),
     (["{c}", "--style", "{d}/bomb.png", "-o", "{o}"], "bad_input", 2, ["style image", "too large to open safely"]),
+    (["{d}/bomb_warn.png", "--style", "{s}", "-o", "{o}"], "bad_input", 2, ["225000000 pixels", "too large"]),
     (["{c}", "--style", "{s}", "--mask", "{d}/bomb.png", "-o", "{o}"], "bad_input", 2, ["mask", "too large"]),
     (["{d}/fifo.png", "--style", "{s}", "-o", "{o}"], "bad_input", 2, ["not a regular file"]),
     (["{c}", "--style", "{s}", "-o", "{d}/dir.png"], "bad_input", 2, ["existing folder"]),
@@ -198,9 +200,10 @@ def test_content_named_with_a_dash_works_after_double_dash(files, shared_images,
                                                            monkeypatch):
     monkeypatch.chdir(files)
     shutil.copy(files / "content.png", files / "-content.png")
-    status, events = run_cli(["stylize", "--style", str(shared_images / "starry_night.jpg"), "-o", "out.png",
-                              "--size", "32", "--iterations", "1", "--model", "vgg16",
-                              "--weights", str(fixture_weights), "--", "-content.png"], capsys)
+    status = cli.main(["stylize", "--style", str(shared_images / "starry_night.jpg"), "-o", "out.png",
+                       "--size", "64", "--iterations", "1", "--model", "vgg16", "--weights", str(fixture_weights),
+                       "--progress", "json", "--", "-content.png"])
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert status == 0 and events[-1]["event"] == "done", events
     assert (files / "out.png").is_file()
 
@@ -211,7 +214,7 @@ def test_output_follows_the_umask(umask, mode, files, shared_images, fixture_wei
     try:
         status, events = run_cli(["stylize", str(files / "content.png"), "--style",
                                   str(shared_images / "starry_night.jpg"), "-o", str(files / "out.png"),
-                                  "--size", "32", "--iterations", "1", "--model", "vgg16",
+                                  "--size", "64", "--iterations", "1", "--model", "vgg16",
                                   "--weights", str(fixture_weights)], capsys)
     finally:
         os.umask(old)
@@ -227,7 +230,7 @@ def test_disk_full_while_saving_is_its_own_error(files, shared_images, fixture_w
     monkeypatch.setattr(Image.Image, "save", full)
     before = sorted(p.name for p in files.iterdir())
     status, events = run_cli(["stylize", str(files / "content.png"), "--style", str(shared_images / "starry_night.jpg"),
-                              "-o", str(files / "out.png"), "--size", "32", "--iterations", "1", "--model", "vgg16",
+                              "-o", str(files / "out.png"), "--size", "64", "--iterations", "1", "--model", "vgg16",
                               "--weights", str(fixture_weights)], capsys)
     assert status == 5
     assert events[-1]["code"] == "disk_full"
@@ -245,7 +248,7 @@ def test_fp16_weights_are_widened_and_give_the_fp32_result(files, shared_images,
     for weights in (fixture_weights, half):
         out = files / f"out_{weights.stem}.png"
         status, events = run_cli(["stylize", str(files / "content.png"), "--style",
-                                  str(shared_images / "starry_night.jpg"), "-o", str(out), "--size", "48",
+                                  str(shared_images / "starry_night.jpg"), "-o", str(out), "--size", "64",
                                   "--iterations", "2", "--model", "vgg16", "--weights", str(weights)], capsys)
         assert status == 0, events
         outs.append(np.asarray(Image.open(out), dtype=np.int16))
@@ -274,11 +277,11 @@ def test_start_estimate_includes_decoding(files, shared_images, fixture_weights,
 
     declared_png(files / "big.png", 3000, 2000, color_type=6, bit_depth=8)
     status, events = run_cli(["stylize", str(files / "big.png"), "--style", str(shared_images / "starry_night.jpg"),
-                              "-o", str(files / "out.png"), "--size", "32", "--iterations", "1", "--model", "vgg16",
+                              "-o", str(files / "out.png"), "--size", "64", "--iterations", "1", "--model", "vgg16",
                               "--weights", str(fixture_weights)], capsys)
     assert status == 0, events
     start = events[0]
-    assert start["content_size"] == [3000, 2000] and start["output_size"] == [32, 21]
+    assert start["content_size"] == [3000, 2000] and start["output_size"] == [64, 43]
     assert start["memory_estimate_mb"] * 2**20 > memory.decode_bytes((3000, 2000), "RGBA")
 
 
