@@ -42,15 +42,22 @@ def open_image(path, what: str, longest: int | None = None) -> Image.Image:
                         "give an image file")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Between Pillow's warning and its error (1× and 2× MAX_IMAGE_PIXELS: 89 and 179 MP) are
+            # real photos too: the memory check below decides for those, not a warning on stderr.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                declared = img.size
                 _reduce_while_decoding(img, longest)
                 _check_decode_memory(img, path, what)
                 img.load()
+                decoded = img.size
                 img = ImageOps.exif_transpose(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                if img.size != decoded:  # turned a quarter by its EXIF orientation
+                    declared = declared[::-1]
+                img.info["declared_size"] = declared  # the file's size, also when decoded reduced
+    except Image.DecompressionBombError as exc:
         raise bad_input(f"{what} {str(path)!r} is too large to open safely ({exc}); scale it down below "
-                        f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels first")
+                        f"{2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels first")
     except UnidentifiedImageError:
         raise bad_input(f"{what} {str(path)!r} is not an image Pillow can read (PNG, JPEG, TIFF, WebP, ...)")
     except (OSError, ValueError, SyntaxError) as exc:

@@ -128,11 +128,12 @@ def plan(req: StylizeRequest) -> _Plan:
     has_masks = req.mask is not None or any(r.mask is not None for r in req.regions)
     content_img = images.open_image(req.content, "content image", None if has_masks else wanted)
     decode = memory.decode_bytes(content_img.size, content_img.mode)
+    content_size = content_img.info.get("declared_size", content_img.size)
     content = images.split(content_img)
     del content_img
     regions, style_decode = _regions(req, content.rgb.size, round(wanted * req.style_scale))
 
-    w, h = content.rgb.size
+    w, h = content_size
     if req.size is None:
         longest = min(max(w, h), DEFAULT_MAX_SIZE)
     else:
@@ -152,8 +153,7 @@ def plan(req: StylizeRequest) -> _Plan:
             if max(style.size) > max(sw, sh):  # never used larger than its view at the finest scale
                 region.styles[i] = images.resize(style, (sw, sh))
 
-    content_size = content.rgb.size
-    if out_w < w:  # cut down now (the same resize stylize() makes); enlarging waits for the memory check
+    if out_w < content.rgb.width:  # cut down now (the same resize stylize() makes); enlarging waits for the memory check
         alpha = None if content.alpha is None else images.resize(content.alpha, (out_w, out_h))
         content = images.SplitImage(images.resize(content.rgb, (out_w, out_h)), alpha, content.gray)
     scales, steps = _schedule(req, (out_w, out_h))

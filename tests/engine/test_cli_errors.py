@@ -27,7 +27,7 @@ def odd_files(tmp_path_factory):
     """Made once (the bomb takes a moment): an image bomb and odd weights files."""
     d = tmp_path_factory.mktemp("odd")
     declared_png(d / "bomb.png", 30000, 30000)  # 900 megapixels in ~110 KB: Pillow's error
-    declared_png(d / "bomb_warn.png", 15000, 15000)  # 225: over the limit, under twice it (a warning)
+    declared_png(d / "bomb_225.png", 15000, 15000)  # just over the limit (2 × Pillow's MAX_IMAGE_PIXELS)
     weights_files(d)
     return d
 
@@ -107,7 +107,7 @@ CASES = [
     # issue 11: image bombs, special files, odd weights files, values that start with '-'
     (["{d}/bomb.png", "--style", "{s}", "-o", "{o}"], "bad_input", 2, ["too large to open safely", "megapixels"]),
     (["{c}", "--style", "{d}/bomb.png", "-o", "{o}"], "bad_input", 2, ["style image", "too large to open safely"]),
-    (["{d}/bomb_warn.png", "--style", "{s}", "-o", "{o}"], "bad_input", 2, ["225000000 pixels", "too large"]),
+    (["{d}/bomb_225.png", "--style", "{s}", "-o", "{o}"], "bad_input", 2, ["225000000 pixels", "below 179 megapixels"]),
     (["{c}", "--style", "{s}", "--mask", "{d}/bomb.png", "-o", "{o}"], "bad_input", 2, ["mask", "too large"]),
     (["{d}/fifo.png", "--style", "{s}", "-o", "{o}"], "bad_input", 2, ["not a regular file"]),
     (["{c}", "--style", "{s}", "-o", "{d}/dir.png"], "bad_input", 2, ["existing folder"]),
@@ -285,12 +285,35 @@ def test_start_estimate_includes_decoding(files, shared_images, fixture_weights,
     assert start["memory_estimate_mb"] * 2**20 > memory.decode_bytes((3000, 2000), "RGBA")
 
 
+def test_reduced_jpeg_content_keeps_its_size_in_the_start_event(tmp_path, shared_images, fixture_weights, capsys):
+    Image.effect_noise((1600, 1200), 40).convert("RGB").save(tmp_path / "big.jpg")
+    status, events = run_cli(["stylize", str(tmp_path / "big.jpg"), "--style", str(shared_images / "starry_night.jpg"),
+                              "-o", str(tmp_path / "out.png"), "--size", "100", "--iterations", "1",
+                              "--model", "vgg16", "--weights", str(fixture_weights)], capsys)
+    assert status == 0, events
+    assert events[0]["content_size"] == [1600, 1200] and events[0]["output_size"] == [100, 75]
+
+
+def test_under_the_bomb_limit_is_opened_without_a_warning(tmp_path):
+    """Over Pillow's warning threshold (89 MP) but under its limit: a real photo can be that large;
+    the memory check decides, and no DecompressionBombWarning reaches stderr."""
+    import warnings
+
+    from nst_engine import images
+
+    declared_png(tmp_path / "big.png", 10000, 9000)  # 90 MP, 1 bit per pixel
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert images.open_image(tmp_path / "big.png", "x").size == (10000, 9000)
+
+
 def test_large_jpeg_is_decoded_reduced(tmp_path):
     from nst_engine import images
 
     Image.effect_noise((2048, 1536), 40).convert("RGB").save(tmp_path / "big.jpg")
     assert images.open_image(tmp_path / "big.jpg", "x").size == (2048, 1536)
-    assert images.open_image(tmp_path / "big.jpg", "x", longest=256).size == (256, 192)  # 1/8 while decoding
+    reduced = images.open_image(tmp_path / "big.jpg", "x", longest=256)
+    assert reduced.size == (256, 192) and reduced.info["declared_size"] == (2048, 1536)  # 1/8 while decoding
     assert images.open_image(tmp_path / "big.jpg", "x", longest=600).size == (1024, 768)  # never below the need
 
 
