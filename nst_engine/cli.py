@@ -21,7 +21,16 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but usage mistakes become ``bad_input`` errors (so JSON callers get an event too)."""
 
     def error(self, message):
-        raise bad_input(f"{message} (see `{self.prog} --help`)")
+        raise bad_input(f"{message}{_dash_hint(message)} (see `{self.prog} --help`)")
+
+
+def _dash_hint(message: str) -> str:
+    """argparse reads anything starting with '-' as an option: say how to pass such a value."""
+    if "expected one argument" in message:
+        return "; a value that starts with '-' is written --option=VALUE (e.g. --strength=-0.5)"
+    if "required: content" in message or "unrecognized arguments" in message:
+        return "; an image whose name starts with '-' goes last, after `--` (… -- -name.png), or as ./-name.png"
+    return ""
 
 
 def _floats(text: str) -> list:
@@ -139,8 +148,12 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     reporter = make_reporter(_progress_kind(argv))
     try:
+        # Signals first: building the parser imports torch (seconds), and a SIGTERM then must
+        # still end as a ``cancelled`` event, not as a silent kill.
+        token = cancel_mod.install()
         args = build_parser().parse_args(argv)
-        token = cancel_mod.install(getattr(args, "watch_stdin", False))
+        token.check()
+        cancel_mod.install(getattr(args, "watch_stdin", False), token)
         return args.handler(args, reporter, token)
     except EngineError as exc:
         reporter.emit({"event": "error", "code": exc.code, "message": exc.message})

@@ -9,6 +9,7 @@ EXIT_CODES = {
     "bad_input": 2,
     "weights_missing": 3,
     "out_of_memory": 4,
+    "disk_full": 5,
     "cancelled": 130,
 }
 

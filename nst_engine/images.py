@@ -5,8 +5,10 @@ is remembered so the result can be returned grayscale-looking.
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,13 +17,19 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import bad_input
+from . import devices, memory
+from .errors import EngineError, bad_input
 
 MIN_SIDE = 32  # VGG pools 4 times before relu5_1; smaller images leave no feature map
 
 
-def open_image(path, what: str) -> Image.Image:
-    """Open and decode an image file, or raise a ``bad_input`` error that says what is wrong."""
+def open_image(path, what: str, longest: int | None = None) -> Image.Image:
+    """Open and decode an image file, or raise a ``bad_input`` error that says what is wrong.
+
+    The header is read first (Pillow's lazy open), so an image bomb or an image too large for
+    the free memory is refused before its pixels are decoded; ``longest``: the largest side the
+    caller will use, so a JPEG much larger than that is decoded reduced (draft mode).
+    """
     if isinstance(path, Image.Image):
         return path
     path = Path(path)
@@ -29,10 +37,27 @@ def open_image(path, what: str) -> Image.Image:
         raise bad_input(f"{what} {str(path)!r} does not exist: check the path")
     if path.is_dir():
         raise bad_input(f"{what} {str(path)!r} is a folder, not an image file")
+    if not path.is_file():  # a FIFO would block open() forever, a device would never end
+        raise bad_input(f"{what} {str(path)!r} is not a regular file (a pipe, device or socket); "
+                        "give an image file")
     try:
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
+        with warnings.catch_warnings():
+            # Between Pillow's warning and its error (1× and 2× MAX_IMAGE_PIXELS: 89 and 179 MP) are
+            # real photos too: the memory check below decides for those, not a warning on stderr.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                declared = img.size
+                _reduce_while_decoding(img, longest)
+                _check_decode_memory(img, path, what)
+                img.load()
+                decoded = img.size
+                img = ImageOps.exif_transpose(img)
+                if img.size != decoded:  # turned a quarter by its EXIF orientation
+                    declared = declared[::-1]
+                img.info["declared_size"] = declared  # the file's size, also when decoded reduced
+    except Image.DecompressionBombError as exc:
+        raise bad_input(f"{what} {str(path)!r} is too large to open safely ({exc}); scale it down below "
+                        f"{2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels first")
     except UnidentifiedImageError:
         raise bad_input(f"{what} {str(path)!r} is not an image Pillow can read (PNG, JPEG, TIFF, WebP, ...)")
     except (OSError, ValueError, SyntaxError) as exc:
@@ -40,6 +65,23 @@ def open_image(path, what: str) -> Image.Image:
     if img.width == 0 or img.height == 0:
         raise bad_input(f"{what} {str(path)!r} is empty (0 pixels)")
     return img
+
+
+def _reduce_while_decoding(img: Image.Image, longest: int | None) -> None:
+    """JPEG can decode at 1/2, 1/4 or 1/8 size: do so when the caller needs at most ``longest``."""
+    if longest and img.format == "JPEG" and max(img.size) >= 2 * longest:
+        img.draft(img.mode, fit_longest(*img.size, longest))
+
+
+def _check_decode_memory(img: Image.Image, path: Path, what: str) -> None:
+    """Refuse, before decoding, an image whose pixels would not fit in the free memory."""
+    need = memory.decode_bytes(img.size, img.mode)
+    have = devices.available_bytes(torch.device("cpu"))
+    if have is not None and need > 0.9 * have:
+        raise EngineError("out_of_memory",
+                          f"{what} {str(path)!r} is {img.width}x{img.height}: decoding it needs about "
+                          f"{need / 2**30:.1f} GiB but only {have / 2**30:.1f} GiB is free; "
+                          "scale it down first (or free memory)")
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -67,7 +109,7 @@ def split(img: Image.Image) -> SplitImage:
     gray = img.mode in ("1", "L", "LA") or (img.mode == "P" and _palette_is_gray(img))
     has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     if has_alpha:
-        img = img.convert("RGBA")
+        img = img if img.mode == "RGBA" else img.convert("RGBA")  # no needless full-size copy
         return SplitImage(img.convert("RGB"), img.getchannel("A"), gray)
     return SplitImage(img.convert("RGB"), None, gray)
 
@@ -132,15 +174,27 @@ def write_atomic(path, write) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; an output is an ordinary file
         with os.fdopen(fd, "wb") as fh:
             write(fh)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise EngineError("disk_full", f"the disk holding {str(path.parent)!r} is full ({exc.strerror}) "
+                              f"while writing {path.name}; free some space or choose another folder. "
+                              "Nothing was written.") from exc
         raise
+
+
+def _umask() -> int:
+    """The process's umask (os.umask can only be read by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_atomic(img: Image.Image, path) -> None:
@@ -160,6 +214,8 @@ def check_output_path(path, inputs) -> Path:
         raise bad_input(f"cannot tell the output format from {path.name!r}; use .png, .jpg, .tif or .webp")
     if not path.parent.is_dir():
         raise bad_input(f"output folder {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise bad_input(f"the output {str(path)!r} is an existing folder; give a file name")
     if not os.access(path.parent, os.W_OK):
         raise bad_input(f"output folder {str(path.parent)!r} is not writable")
     if path.exists():

@@ -54,6 +54,8 @@ class _Plan:
     steps: list
     style_weight: float
     layer_weights: list
+    content_size: tuple = None  # (w, h) as decoded; ``content`` is cut to ``output_size``
+    decode_bytes: int = 0  # peak memory of decoding the largest input image
 
 
 def _finite_nonneg(name: str, value) -> float:
@@ -120,10 +122,18 @@ def plan(req: StylizeRequest) -> _Plan:
     if req.threads is not None and (not isinstance(req.threads, int) or req.threads < 1):
         raise bad_input(f"--threads must be a whole number ≥ 1, got {req.threads!r}")
 
-    content = images.split(images.open_image(req.content, "content image"))
-    regions = _regions(req, content.rgb.size)
+    # Images larger than needed: JPEGs are decoded reduced (not the content when a mask must match
+    # its size), and everything is cut down to the size used right after decoding.
+    wanted = req.size if isinstance(req.size, int) and req.size >= MIN_SIDE else DEFAULT_MAX_SIZE
+    has_masks = req.mask is not None or any(r.mask is not None for r in req.regions)
+    content_img = images.open_image(req.content, "content image", None if has_masks else wanted)
+    decode = memory.decode_bytes(content_img.size, content_img.mode)
+    content_size = content_img.info.get("declared_size", content_img.size)
+    content = images.split(content_img)
+    del content_img
+    regions, style_decode = _regions(req, content.rgb.size, round(wanted * req.style_scale))
 
-    w, h = content.rgb.size
+    w, h = content_size
     if req.size is None:
         longest = min(max(w, h), DEFAULT_MAX_SIZE)
     else:
@@ -135,34 +145,47 @@ def plan(req: StylizeRequest) -> _Plan:
         raise bad_input(f"at {out_w}x{out_h} the result's shorter side is under {MIN_SIDE} px, too small for "
                         f"the network; ask for a larger --size or use a less elongated image")
     for region in regions:
-        for style in region.styles:
+        for i, style in enumerate(region.styles):
             sw, sh = images.fit_longest(*style.size, round(longest * req.style_scale))
             if min(sw, sh) < MIN_SIDE:
                 raise bad_input(f"the style image would be seen at {sw}x{sh}, under {MIN_SIDE} px on its "
                                 f"shorter side; raise --style-scale or --size")
+            if max(style.size) > max(sw, sh):  # never used larger than its view at the finest scale
+                region.styles[i] = images.resize(style, (sw, sh))
 
+    if out_w < content.rgb.width:  # cut down now (the same resize stylize() makes); enlarging waits for the memory check
+        alpha = None if content.alpha is None else images.resize(content.alpha, (out_w, out_h))
+        content = images.SplitImage(images.resize(content.rgb, (out_w, out_h)), alpha, content.gray)
     scales, steps = _schedule(req, (out_w, out_h))
-    return _Plan(content, regions, (out_w, out_h), scales, steps, style_weight, layer_weights)
+    return _Plan(content, regions, (out_w, out_h), scales, steps, style_weight, layer_weights,
+                 content_size, max(decode, style_decode))
 
 
-def _regions(req: StylizeRequest, content_size) -> list:
+def _regions(req: StylizeRequest, content_size, style_longest: int) -> tuple[list, int]:
+    """The regions, and the peak memory of decoding their images."""
     if req.regions and (req.styles or req.mask is not None):
         raise bad_input("use either --region MASK:STYLE (one or more) or --style/--mask, not both")
     specs = req.regions or [Region(styles=list(req.styles), mask=req.mask, blend=req.style_blend)]
     if not specs[0].styles:
         raise bad_input("no style image given: add --style STYLE (or --region MASK:STYLE)")
-    out = []
+    out, decode = [], 0
     for i, spec in enumerate(specs):
         where = f" (region {i + 1})" if req.regions else ""
-        styles = [images.open_image(path, f"style image{where}").convert("RGB") for path in spec.styles]
+        styles = []
+        for path in spec.styles:
+            img = images.open_image(path, f"style image{where}", style_longest)
+            decode = max(decode, memory.decode_bytes(img.size, img.mode))
+            styles.append(img.convert("RGB"))
         blend = _weights_list("--style-blend", spec.blend, len(styles), "styles")
         mask = None if spec.mask is None else images.load_mask(spec.mask, content_size, f"mask{where}")
+        if mask is not None:
+            decode = max(decode, memory.decode_bytes(mask.size, "L"))
         if mask is not None and mask.getextrema()[1] == 0:
             raise bad_input(f"the mask {spec.mask!r}{where} is all black, so nothing would be stylised; "
                             "white marks where the style goes")
         weight = _finite_nonneg(f"region weight{where}", spec.weight)
         out.append(_Region(styles, blend, mask, weight))
-    return out
+    return out, decode
 
 
 def _schedule(req: StylizeRequest, size) -> tuple[list, list]:
@@ -272,7 +295,7 @@ def _check_memory(net, req, plan_, device) -> float:
     longest = round(max(w, h) * req.style_scale)
     style_hws = [images.fit_longest(*s.size, longest)[::-1] for r in plan_.regions for s in r.styles]
     history = LBFGS_HISTORY if req.optimizer == "lbfgs" else 2
-    need = memory.estimate_bytes(net, (h, w), style_hws, history)
+    need = memory.estimate_bytes(net, (h, w), style_hws, history) + plan_.decode_bytes
     have = devices.available_bytes(device)
     if have is not None and need > 0.9 * have:
         lo, hi = MIN_SIDE, max(w, h)
@@ -309,6 +332,7 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
     """
     t0 = time.perf_counter()
     req = request
+    check(cancel)  # a SIGTERM while torch was importing
     if req.output is not None:
         inputs = [req.content, *req.styles, req.mask] + [p for r in req.regions for p in (*r.styles, r.mask)]
         images.check_output_path(req.output, inputs)
@@ -318,9 +342,10 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
         torch.set_num_threads(int(req.threads))
     net, source = network(req, device)
     need_mb = _check_memory(net, req, plan_, device)
+    check(cancel)
     emit = on_progress or (lambda _event: None)
     named = describe(req.model, req.weights)
-    emit(Started(plan_.content.rgb.size, plan_.output_size, plan_.scales, plan_.steps, str(device),
+    emit(Started(plan_.content_size, plan_.output_size, plan_.scales, plan_.steps, str(device),
                  req.model, source, round(need_mb, 1), named["weights_source"], named["weights_sha256"]))
     check(cancel)
 

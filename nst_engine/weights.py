@@ -57,6 +57,48 @@ def _download(model: str) -> dict:
         ) from exc
 
 
+EXPECTED = "Expected: a VGG state dict (a dict of float tensors, torchvision's key names) saved with torch.save"
+
+
+def _what_file(path: Path, exc: Exception) -> str:
+    """What a file that torch.load cannot read is, in words (torch's own message can be "...: 101.")."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as err:
+        return f"cannot be opened ({err.strerror})"
+    if not head:
+        return "is empty (0 bytes)"
+    try:
+        head.decode("utf-8")
+        return f"is a text file (it starts with {head[:40].decode('utf-8', 'replace')!r})"
+    except UnicodeDecodeError:
+        return f"is not a file saved with torch.save ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def checked_state(state, source: str) -> dict:
+    """The state dict, with every value a float32 tensor that holds data, or ``weights_missing``
+    saying what the file holds instead. Half precision (fp16/bf16) is widened to float32."""
+    if not isinstance(state, dict):
+        raise EngineError("weights_missing", f"weights from {source} hold a {type(state).__name__}, "
+                          f"not a state dict. {EXPECTED}.")
+    if not state:
+        raise EngineError("weights_missing", f"weights from {source} hold an empty dict. {EXPECTED}.")
+    out = {}
+    for key, value in state.items():
+        if not torch.is_tensor(value):
+            raise EngineError("weights_missing", f"weights from {source}: {key!r} is a {type(value).__name__}, "
+                              f"not a tensor. {EXPECTED}.")
+        if value.is_meta:
+            raise EngineError("weights_missing", f"weights from {source}: {key!r} is a tensor without data "
+                              f"(device 'meta': a model saved before its weights were loaded). {EXPECTED}.")
+        if not value.is_floating_point():
+            raise EngineError("weights_missing", f"weights from {source}: {key!r} holds {value.dtype} numbers, "
+                              f"not floats. {EXPECTED}.")
+        out[key] = value.float() if value.dtype != torch.float32 else value
+    return out
+
+
 def _features_state(state: dict) -> dict:
     """Accept a full torchvision VGG state dict or the ``features`` part alone."""
     if any(key.startswith("features.") for key in state):
@@ -95,17 +137,14 @@ def load_features(model: str = "vgg19", weights=None, pooling: str = "max") -> t
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise EngineError("weights_missing", f"cannot read weights file {path}: {exc}. "
-                              "It must be a state dict saved with torch.save.") from exc
-        if not isinstance(state, dict):
-            raise EngineError("weights_missing", f"weights file {path} holds a {type(state).__name__}, "
-                              "not a state dict of tensors")
+            raise EngineError("weights_missing", f"cannot read weights file {path}: it {_what_file(path, exc)}. "
+                              f"{EXPECTED}.") from exc
         from . import pastiche  # imported here so that `python -m nst_engine.pastiche` runs it fresh
 
         if pastiche.is_quantized(state):
             state = pastiche.dequantize(state)
         source = str(path)
-    features = _features_state(state)
+    features = _features_state(checked_state(state, source))
     arch = architecture(model)
     try:
         _load_strict(arch, features)

@@ -107,6 +107,7 @@ def format_engine_error(message: str, code: str = "internal", exit_code: Optiona
         "weights_missing": f"The {task} engine has no network weights",
         "out_of_memory": ("The image is too large for this computer" if task == STYLIZE_TASK
                           else f"The {task} does not fit in this computer's memory"),
+        "disk_full": "There is not enough free disk space to save the result",
         "cancelled": f"The {task} was cancelled",
         "internal": f"The {task} engine failed",
     }.get(code, f"The {task} engine failed")
@@ -163,7 +164,7 @@ def load_config(path: Optional[str] = None, environ: Optional[dict] = None) -> C
     try:
         with open(path, "r", encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: absurdly deep nesting
         raise ConfigError(f"The engine configuration {path} cannot be read ({e}).\n{INSTALL_HINT}")
     if not isinstance(data, dict):
         raise ConfigError(f"The engine configuration {path} is not a JSON object.\n{INSTALL_HINT}")
@@ -370,7 +371,7 @@ def read_index(path: str) -> dict:
     try:
         with open(path, "r", encoding="utf-8") as f:
             index = json.load(f)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise EngineError(f"the engine's JSON index {path} cannot be read ({e})",
                           task=VISUALIZE_TASK)
     size = index.get("picture_size") if isinstance(index, dict) else None

@@ -29,3 +29,25 @@ def smooth_image(w, h, seed=0) -> Image.Image:
     y, x = np.mgrid[0:h, 0:w] / max(w, h)
     arr = np.stack([x, y, 0.5 + 0.5 * np.sin(6 * x + rng.random() * 3)], -1)
     return Image.fromarray((arr * 255).astype(np.uint8), "RGB")
+
+
+def declared_png(path, width: int, height: int, color_type: int = 0, bit_depth: int = 1) -> None:
+    """A PNG that declares ``width``×``height`` but is tiny on disk (all zeros, deflated as
+    it is generated): an image bomb, or a huge image, without holding it in memory."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[color_type]
+    row = b"\0" * (1 + (width * channels * bit_depth + 7) // 8)
+    comp, parts = zlib.compressobj(9), []
+    for _ in range(height):
+        parts.append(comp.compress(row))
+    parts.append(comp.flush())
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        fh.write(chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)))
+        fh.write(chunk(b"IDAT", b"".join(parts)))
+        fh.write(chunk(b"IEND", b""))

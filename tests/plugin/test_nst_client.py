@@ -76,6 +76,7 @@ def test_config_full(tmp_path, fake_python):
 
 @pytest.mark.parametrize("data,fragment", [
     ("{not json", "cannot be read"),
+    ("[" * 100000 + "]" * 100000, "cannot be read"),  # deep enough for a RecursionError in json
     ("[1, 2]", "not a JSON object"),
     ({}, "no \"engine_python\""),
     ({"engine_python": "/nonexistent/python"}, "does not exist"),
@@ -243,6 +244,9 @@ def test_engine_error_text():
     assert "exit status 2" in s and s.endswith("line1\nline2")
     w = str(nc.EngineError("no weights", code="weights_missing", exit_code=3))
     assert "install.py" in w
+    full = str(nc.EngineError("the disk holding '/tmp/x' is full", code="disk_full", exit_code=5))
+    assert full.startswith("There is not enough free disk space to save the result: the disk holding")
+    assert "exit status 5" in full
 
 
 def test_tail(tmp_path):
