@@ -27,9 +27,10 @@ from .errors import bad_input
 from .request import AUTO, LAYOUTS, PRECISIONS
 CACHE_ENV = "NST_CACHE_DIR"  # overrides the cache folder (tests isolate themselves with it)
 CACHE_FILE = "calibration.json"
-# Longest side of the calibration image: large enough that the convolutions, not Python,
-# dominate (as at the sizes people use), small enough to take a few seconds on a 2-core CPU.
-CALIBRATION_SIDE = 192
+# Longest side of the calibration image: the default pyramid's coarse scale, large enough
+# that the convolutions dominate as at the sizes people use, small enough to take a few
+# seconds on a 2-core CPU.
+CALIBRATION_SIDE = 256
 CALIBRATION_REPEATS = 3
 # bfloat16 rounds the network's activations to 8 bits of mantissa; take it only when it
 # clearly pays (at least 10 % faster than the best float32 layout).
@@ -186,31 +187,45 @@ def time_pass(net, image: torch.Tensor, layers) -> float:
 
 def measure(net, device: torch.device, layers, side: int = CALIBRATION_SIDE,
             repeats: int = CALIBRATION_REPEATS) -> tuple[list, tuple]:
-    """Time every candidate (minimum of ``repeats`` after a warm-up pass); leaves ``net`` in float32, NCHW."""
+    """Time every candidate: the minimum of ``repeats`` passes after a warm-up pass.
+
+    The repeats go round the candidates in turn, so a machine whose load changes meanwhile
+    (shared CPUs) biases none of them. Leaves ``net`` in the fallback numerics.
+    """
     w, h = side, side * 3 // 4
     image = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
-    table, best = [], None
-    for precision in PRECISIONS:
-        for layout in LAYOUTS:
-            row = {"precision": precision, "layout": layout, "seconds": None, "note": ""}
-            table.append(row)
-            reason = unsupported(device, precision)
-            if reason:
-                row["note"] = reason
-                continue
-            try:
-                set_numerics(net, precision, layout)
-                first = time_pass(net, image, layers)
-                if best is not None and first > SLOW_CUTOFF * best:
-                    row["note"] = f"first pass {first:.2f} s, over {SLOW_CUTOFF:g}× the best; not repeated"
-                    continue
-                row["seconds"] = min(time_pass(net, image, layers) for _ in range(repeats))
-            except (RuntimeError, NotImplementedError) as exc:  # a backend without this kernel
-                row["note"] = f"failed: {str(exc).splitlines()[0][:120]}"
-                continue
-            best = row["seconds"] if best is None else min(best, row["seconds"])
+    table = [{"precision": p, "layout": l, "seconds": None, "note": unsupported(device, p) or ""}
+             for p in PRECISIONS for l in LAYOUTS]
+    live, best, times = [], None, {}
+    for row in table:  # warm-up, and weed out what fails or is far slower
+        if row["note"]:
+            continue
+        first = _timed(net, image, layers, row)
+        if first is None:
+            continue
+        if best is not None and first > SLOW_CUTOFF * best:
+            row["note"] = f"first pass {first:.2f} s, over {SLOW_CUTOFF:g}× the best; not repeated"
+            continue
+        best = first if best is None else min(best, first)
+        live.append(row)
+    for _ in range(repeats):
+        for row in live:
+            times.setdefault(id(row), []).append(_timed(net, image, layers, row))
+    for row in live:
+        ok = [t for t in times.get(id(row), []) if t is not None]
+        row["seconds"] = min(ok) if ok else None
     set_numerics(net, *FALLBACK)
     return table, (w, h)
+
+
+def _timed(net, image, layers, row) -> float | None:
+    """One pass in ``row``'s numerics; a backend without the kernels notes why and gives None."""
+    try:
+        set_numerics(net, row["precision"], row["layout"])
+        return time_pass(net, image, layers)
+    except (RuntimeError, NotImplementedError) as exc:
+        row["note"] = f"failed: {str(exc).splitlines()[0][:120]}"
+        return None
 
 
 def choose(table, precision: str = AUTO, layout: str = AUTO) -> tuple[str, str]:
