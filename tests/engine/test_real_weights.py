@@ -108,3 +108,13 @@ def test_doctor_passes_with_the_fixture(repo_dir, fixture_weights):
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert events[0]["event"] == "info" and events[0]["weights"] == str(fixture_weights)
     assert events[-1]["event"] == "done" and events[-1]["smoke_test"] == "passed"
+    # doctor calibrates afresh, says what it chose and caches it; the smoke run then uses the cache
+    calibration = next(e for e in events if e["event"] == "calibration")
+    assert calibration["how"] == "measured" and len(calibration["table"]) == 4
+    assert calibration["table"][0]["seconds"] > 0  # float32, contiguous runs everywhere
+    cached = json.loads(open(calibration["cache"]).read())["entries"].values()
+    assert [calibration["precision"], calibration["layout"]] in [e["choice"] for e in cached]
+    assert calibration["table"] in [e["table"] for e in cached]
+    start = next(e for e in events if e["event"] == "start")
+    assert start["numerics"] == {"precision": calibration["precision"], "layout": calibration["layout"],
+                                 "how": "cached"}
