@@ -27,7 +27,7 @@ from speed import SHARED  # noqa: E402
 # Operator name patterns → group; first match wins. Self times are summed per group.
 GROUPS = [
     ("VGG convolutions", r"conv|mkldnn"),
-    ("VGG ReLU / pooling", r"relu|threshold|max_pool|avg_pool"),
+    ("VGG ReLU / pooling", r"relu|clamp_min|threshold|max_pool|avg_pool"),  # ReLU runs as clamp_min
     ("Gram products", r"aten::(mm|bmm|matmul|addmm)$"),
     ("resizing", r"upsample|interpolate"),
     ("optimiser (L-BFGS vectors)", r"aten::(dot|add_|mul_|div_|neg|clone|sub_|copy_|clamp_?|zero_|lerp_)$"),

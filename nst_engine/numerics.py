@@ -280,7 +280,7 @@ def resolve(net, device: torch.device, model: str, precision: str = AUTO, layout
 
 def _valid(entry) -> bool:
     try:
-        return (len(entry["table"]) == len(PRECISIONS) * len(LAYOUTS) and len(entry["size"]) == 2
+        return (len(entry["table"]) == len(PRECISIONS) * len(LAYOUTS) and entry["size"][0] == CALIBRATION_SIDE
                 and all(r["precision"] in PRECISIONS and r["layout"] in LAYOUTS for r in entry["table"]))
     except (TypeError, KeyError):
         return False
