@@ -41,7 +41,7 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         flat, m = ctx.saved_tensors
-        d = (grad + grad.T) @ flat / ctx.n
+        d = ((grad + grad.T) / ctx.n) @ flat  # scale the C×C factor, not the C×HW product
         return (d if m is None else d * m), None, None
 
 
