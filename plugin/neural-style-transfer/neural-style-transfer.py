@@ -455,7 +455,11 @@ def _create_visualize_procedure(plugin, name):
 def run(procedure, run_mode, image, drawables, config, data):
     def setup(dialog):
         dialog.get_scale_entry("strength", 1.0)  # a 0..1 slider rather than a spin button
-        dialog.get_label("nst-times", nc.PRESET_TIMES_TEXT, False, False)
+        try:
+            cfg = nc.load_config()
+        except nc.ConfigError:
+            cfg = None  # the run itself reports it
+        dialog.get_label("nst-times", nc.preset_times_text(cfg and cfg.model, cfg and cfg.device), False, False)
 
     if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(
             procedure, config, PROC_NAME, "Neural Style Transfer",

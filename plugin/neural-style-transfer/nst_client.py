@@ -40,6 +40,10 @@ PRESETS: Dict[str, Tuple[str, int]] = {
 PRESET_TIMES_TEXT = ("Typical times on a 2-core CPU for a 1024 x 768 photo: draft about 10 s,\n"
                      "balanced about 1 min, best about 15 min (a GPU is much faster).\n"
                      "Cancel in the progress bar stops the engine; the image stays as it was.")
+# The engine's calibration cache (nst_engine/numerics.py writes it; same folder rule, checked by
+# tests/plugin/test_nst_client.py): its per-machine time estimates replace the typical times above.
+CALIBRATION_ENV = "NST_CACHE_DIR"
+CALIBRATION_FILE = "calibration.json"
 REGIONS = ("auto", "mask", "selection", "none")
 STYLE_SOURCES = ("auto", "file", "layer")
 # Extensions the engine reads directly (Pillow); other style files are converted by GIMP.
@@ -422,6 +426,49 @@ def parse_event(line) -> Optional[dict]:
     if not isinstance(ev, dict) or not isinstance(ev.get("event"), str):
         return None
     return ev
+
+
+def calibration_file(environ: Optional[dict] = None) -> str:
+    """Where the engine caches its calibration (the rule of nst_engine.numerics.cache_dir)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(CALIBRATION_ENV):
+        base = environ[CALIBRATION_ENV]
+    else:
+        if os.name == "nt" and environ.get("LOCALAPPDATA"):
+            root = environ["LOCALAPPDATA"]
+        elif sys.platform == "darwin":
+            root = os.path.join(os.path.expanduser("~"), "Library", "Caches")
+        else:
+            root = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        base = os.path.join(root, "gimp-neural-style")
+    return os.path.join(base, CALIBRATION_FILE)
+
+
+def _about(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(5, int(5 * round(seconds / 5)))} s"
+    if seconds < 3600:
+        return f"{int(round(seconds / 60))} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def preset_times_text(model: Optional[str] = None, device: Optional[str] = None,
+                      environ: Optional[dict] = None) -> str:
+    """The dialog's times: the engine's estimates for this computer when it has calibrated here
+    (``doctor``, the installer's self-check or the first run do), else the typical times."""
+    try:
+        with open(calibration_file(environ), "r", encoding="utf-8") as f:
+            entries = json.load(f)["entries"].values()
+        mine = [e for e in entries if e.get("model") == (model or "vgg19") and e.get("estimates")
+                and device in (None, "auto", e.get("device"))]
+        newest = max(mine, key=lambda e: str(e.get("measured_at", "")))
+        times = [f"{name} about {_about(newest['estimates'][quality][str(cap)])}"
+                 for name, (quality, cap) in PRESETS.items()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return PRESET_TIMES_TEXT
+    return (f"Estimated for this computer (measured {str(newest.get('measured_at', ''))[:10]}), "
+            f"1024 x 768 photo:\n{', '.join(times)} (plus a few s to start).\n"
+            + PRESET_TIMES_TEXT.splitlines()[-1])
 
 
 def format_duration(seconds) -> str:

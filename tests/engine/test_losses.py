@@ -100,3 +100,18 @@ def test_match_luminance_gives_gray_with_content_mean_and_spread():
     yc = color.luminance(content)
     assert out[:, :1].mean().item() == pytest.approx(yc.mean().item(), abs=1e-3)
     assert out[:, :1].std().item() == pytest.approx(yc.std().item(), rel=1e-2)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_gram_gradient_is_exact(masked):
+    """The Gram's own one-product backward against numerical differentiation and autograd's."""
+    torch.manual_seed(0)
+    f = torch.randn(1, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    m = torch.rand(1, 1, 5, 6, dtype=torch.float64) if masked else None
+    weight = torch.randn(4, 4, dtype=torch.float64)  # a non-symmetric upstream gradient
+    assert torch.autograd.gradcheck(lambda x: (gram(x, m) * weight).sum(), (f,))
+    (gram(f, m) * weight).sum().backward()
+    flat = f.detach().reshape(4, -1).requires_grad_(True)
+    w = torch.ones(1, 30, dtype=torch.float64) if m is None else m.reshape(1, -1)
+    ((flat * w) @ flat.T / w.sum() * weight).sum().backward()
+    torch.testing.assert_close(f.grad.reshape(4, -1), flat.grad)

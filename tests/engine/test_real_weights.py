@@ -126,3 +126,13 @@ def test_doctor_passes_with_real_weights(repo_dir, net):
     assert events[0]["model"] == model
     assert events[0]["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()[:8]
     assert events[-1]["event"] == "done" and events[-1]["smoke_test"] == "passed"
+    # doctor calibrates afresh, says what it chose and caches it; the smoke run then uses the cache
+    calibration = next(e for e in events if e["event"] == "calibration")
+    assert calibration["how"] == "measured" and len(calibration["table"]) == 4
+    assert calibration["table"][0]["seconds"] > 0  # float32, contiguous runs everywhere
+    cached = json.loads(open(calibration["cache"]).read())["entries"].values()
+    assert [calibration["precision"], calibration["layout"]] in [e["choice"] for e in cached]
+    assert calibration["table"] in [e["table"] for e in cached]
+    start = next(e for e in events if e["event"] == "start")
+    assert start["numerics"] == {"precision": calibration["precision"], "layout": calibration["layout"],
+                                 "how": "cached"}

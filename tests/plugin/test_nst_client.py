@@ -729,3 +729,46 @@ def test_plugin_file_declares_the_visualize_procedure():
     assert '"_Visualize Network Units..."' in src
     for arg in ("folder", "layers", "units", "top", "size", "cell", "gradients"):
         assert f'"{arg}", ' in src, arg
+
+
+# ----------------------------------------------------------------------------- time estimates
+
+def calibration(tmp_path, entries):
+    path = tmp_path / "cache" / "calibration.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"entries": entries}))
+    return {"NST_CACHE_DIR": str(path.parent)}
+
+
+def estimates(scale):
+    return {q: {str(side): scale * n * side for side in (256, 512, 1024)}
+            for q, n in (("draft", 0.05), ("balanced", 0.2), ("best", 1.0))}
+
+
+def test_calibration_file_rule(tmp_path):
+    assert nc.calibration_file({"NST_CACHE_DIR": str(tmp_path)}) == str(tmp_path / "calibration.json")
+    if sys.platform.startswith("linux"):
+        assert nc.calibration_file({"XDG_CACHE_HOME": "/c"}) == "/c/gimp-neural-style/calibration.json"
+
+
+def test_preset_times_come_from_this_computers_newest_calibration(tmp_path):
+    env = calibration(tmp_path, {
+        "old": {"model": "vgg16", "device": "cpu", "measured_at": "2026-01-01T00:00:00", "estimates": estimates(10)},
+        "new": {"model": "vgg16", "device": "cpu", "measured_at": "2026-11-30T04:00:00", "estimates": estimates(1)},
+        "19": {"model": "vgg19", "device": "cpu", "measured_at": "2026-11-30T05:00:00", "estimates": estimates(2)}})
+    text = nc.preset_times_text("vgg16", "auto", env)
+    # newest vgg16 entry: draft 0.05·256 = 12.8 s, balanced 0.2·512 = 102 s, best 1024 s
+    assert "measured 2026-11-30" in text
+    assert "draft about 15 s, balanced about 2 min, best about 17 min" in text
+    assert "Cancel" in text
+    assert "best about 34 min" in nc.preset_times_text(None, None, env)  # the engine's default, vgg19
+
+
+@pytest.mark.parametrize("content", [None, "{broken", json.dumps({"entries": {"x": {"model": "vgg16"}}})])
+def test_preset_times_fall_back_to_the_typical_times(tmp_path, content):
+    env = {"NST_CACHE_DIR": str(tmp_path)}
+    if content is not None:
+        (tmp_path / "calibration.json").write_text(content)
+    assert nc.preset_times_text("vgg16", "cpu", env) == nc.PRESET_TIMES_TEXT
+    other_device = calibration(tmp_path, {"g": {"model": "vgg16", "device": "cuda", "estimates": estimates(1)}})
+    assert nc.preset_times_text("vgg16", "cpu", other_device) == nc.PRESET_TIMES_TEXT

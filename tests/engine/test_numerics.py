@@ -1,0 +1,122 @@
+"""The measured choice of precision and layout (numerics.py), with a tiny random network."""
+import json
+
+import pytest
+import torch
+
+from engine_helpers import tiny_vgg
+from nst_engine import StylizeRequest, numerics, stylize
+from nst_engine.cli import main
+
+
+def row(precision, layout, seconds, note=""):
+    return {"precision": precision, "layout": layout, "seconds": seconds, "note": note}
+
+
+TABLE = [row("fp32", "contiguous", 1.0), row("fp32", "channels-last", 0.8),
+         row("bf16", "contiguous", 0.6), row("bf16", "channels-last", 0.75)]
+
+
+def test_choose_takes_the_fastest_allowed():
+    assert numerics.choose(TABLE) == ("bf16", "contiguous")
+    assert numerics.choose(TABLE, precision="fp32") == ("fp32", "channels-last")
+    assert numerics.choose(TABLE, layout="channels-last") == ("fp32", "channels-last")  # 0.75 is not 10 % faster
+    assert numerics.choose(TABLE, "bf16", "channels-last") == ("bf16", "channels-last")
+
+
+def test_bf16_only_when_clearly_faster_and_fallback_when_nothing_ran():
+    close = [row("fp32", "contiguous", 1.0), row("bf16", "contiguous", 0.95)]
+    assert numerics.choose(close) == ("fp32", "contiguous")
+    failed = [row(p, l, None, "failed") for p in numerics.PRECISIONS for l in numerics.LAYOUTS]
+    assert numerics.choose(failed) == numerics.FALLBACK
+    assert numerics.choose(failed, layout="channels-last") == ("fp32", "channels-last")
+
+
+def test_cache_folder_follows_the_environment(tmp_path):
+    assert numerics.cache_dir({"NST_CACHE_DIR": str(tmp_path)}) == tmp_path
+    if numerics.platform.system() == "Linux":
+        assert numerics.cache_dir({"XDG_CACHE_HOME": "/x"}) == numerics.Path("/x/gimp-neural-style")
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return {"NST_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def test_measured_once_then_cached_and_remeasured_when_the_key_changes(cache, monkeypatch):
+    net = tiny_vgg()
+    first = numerics.resolve(net, torch.device("cpu"), "vgg16", environ=cache)
+    assert first.how == "measured"
+    assert {(r["precision"], r["layout"]) for r in first.table} == {
+        (p, l) for p in numerics.PRECISIONS for l in numerics.LAYOUTS}
+    assert first.table[0]["seconds"] > 0  # fp32, contiguous always runs
+    data = json.loads(numerics.cache_path(cache).read_text())
+    assert list(data["entries"]) == [first.key]
+    entry = data["entries"][first.key]
+    assert entry["choice"] == [first.precision, first.layout]
+    assert set(entry["estimates"]) == {"draft", "balanced", "best"}
+
+    calls = []
+    real_measure = numerics.measure
+    monkeypatch.setattr(numerics, "measure", lambda *a, **k: calls.append(1) or real_measure(*a, **k))
+    again = numerics.resolve(tiny_vgg(), torch.device("cpu"), "vgg16", environ=cache)
+    assert (again.how, again.precision, again.layout, calls) == ("cached", first.precision, first.layout, [])
+    numerics.resolve(tiny_vgg(), torch.device("cpu"), "vgg16", environ=cache, fresh=True)
+    assert calls == [1]
+    numerics.resolve(tiny_vgg(divisor=8), torch.device("cpu"), "vgg16", environ=cache)  # another network
+    assert calls == [1, 1]
+    monkeypatch.setattr(numerics, "device_model", lambda device: "another CPU")
+    numerics.resolve(tiny_vgg(), torch.device("cpu"), "vgg16", environ=cache)
+    assert calls == [1, 1, 1]
+    assert len(json.loads(numerics.cache_path(cache).read_text())["entries"]) == 3
+
+
+def test_forced_choices_measure_nothing_and_a_broken_cache_is_rebuilt(cache, monkeypatch):
+    monkeypatch.setattr(numerics, "measure", lambda *a, **k: pytest.fail("measured although both were forced"))
+    forced = numerics.resolve(tiny_vgg(), torch.device("cpu"), "vgg16", "fp32", "channels-last", environ=cache)
+    assert (forced.how, forced.layout) == ("forced", "channels-last")
+    assert not numerics.cache_path(cache).exists()
+    monkeypatch.undo()
+    numerics.cache_path(cache).parent.mkdir(parents=True)
+    numerics.cache_path(cache).write_text("{not json")
+    half = numerics.resolve(tiny_vgg(), torch.device("cpu"), "vgg16", precision="fp32", environ=cache)
+    assert half.how == "forced precision, measured layout" and half.precision == "fp32"
+    assert half.key in json.loads(numerics.cache_path(cache).read_text())["entries"]
+
+
+def test_bf16_runs_only_the_layers_and_stays_close_to_fp32():
+    net = tiny_vgg()
+    x = torch.rand(1, 3, 48, 64)
+    layers = ["relu1_1", "relu3_1", "relu5_1"]
+    ref = net(x, layers)
+    numerics.set_numerics(net, "bf16", "channels-last")
+    xb = x.clone().requires_grad_(True)
+    low = net(xb, layers)
+    sum(v.pow(2).mean() for v in low.values()).backward()
+    assert all(v.dtype == torch.float32 for v in low.values())
+    assert xb.grad.dtype == torch.float32
+    for name in layers:
+        assert torch.allclose(low[name], ref[name], rtol=0.05, atol=0.05 * ref[name].abs().max().item())
+
+
+def test_start_event_says_what_was_chosen_and_why(tiny_network, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
+    content, style = images
+    seen = []
+    for precision in ("auto", "auto", "bf16"):
+        req = StylizeRequest(content=str(content), styles=[str(style)], iterations=2, precision=precision,
+                             layout="contiguous" if precision == "bf16" else "auto")
+        stylize(req, lambda e: seen.append(e.to_event()) if e.to_event()["event"] == "start" else None)
+    hows = [e["numerics"]["how"] for e in seen]
+    assert hows == ["measured", "cached", "forced"]
+    assert seen[2]["numerics"]["precision"] == "bf16"
+
+
+@pytest.mark.parametrize("argv", [["--precision", "fp16"], ["--layout", "nhwc"]])
+def test_unknown_choice_is_a_usage_error(argv, images, tmp_path, capsys):
+    content, style = images
+    code = main(["stylize", str(content), "--style", str(style), "-o", str(tmp_path / "o.png"),
+                 "--progress", "json", *argv])
+    event = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 2 and event["code"] == "bad_input" and argv[0] in event["message"]
+    assert not (tmp_path / "o.png").exists()
