@@ -23,8 +23,8 @@ VIS_TITLE = "Visualize Network Units"
 
 
 @pytest.fixture(scope="module")
-def dialog_results(repo_dir, shared_images, fixture_weights):
-    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights)
+def dialog_results(repo_dir, shared_images, fixture_weights, gimp_series):
+    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
     out = ws.work / "dialog.json"
     shot = ws.work / "dialog.xwd"
     try:
@@ -35,7 +35,7 @@ def dialog_results(repo_dir, shared_images, fixture_weights):
             try:
                 denv = {"DISPLAY": display}
                 env = dict(ws.env, DISPLAY=display)
-                gimp_proc = sess.popen(["gimp-console-3.0", *args], env, stdout=subprocess.PIPE,
+                gimp_proc = sess.popen([sess.console, *args], env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True)
 
                 def window(title=TITLE):

@@ -2,12 +2,15 @@
 
 One GIMP batch session runs every case of tests/gimp/batch_cases.py (GIMP starts
 once: about 6 s) and writes its findings to a JSON file; each test asserts on its
-case. Skipped only when this machine cannot run GIMP 3 at all (no gimp-console-3.0
-and not root). Environment:
+case; every test runs once per GIMP series (3.0, 3.2: the series in the test id). Skipped
+only when this machine cannot run that series at all (no gimp-console-<series> and not
+root). Environment:
 
 * ``NST_ENGINE_PYTHON``: the engine's interpreter (default: the test venv);
 * ``NST_SHARED``: the shared folder (weights fixture, images), see tests/conftest.py;
-* ``NST_GIMP3_ROOT``: where the Debian 13 GIMP 3 root is (default /var/cache/nst-gimp3-root);
+* ``NST_GIMP3_ROOT`` / ``NST_GIMP32_ROOT``: where the GIMP 3.0 / 3.2 Debian roots are
+  (default /var/cache/nst-gimp3-root, /var/cache/nst-gimp32-root);
+* ``NST_GIMP_SERIES`` (or ``--gimp-series``): the series to run, e.g. ``3.2``;
 * ``NST_GIMP_ITERATIONS``: iterations per run (default 5; tiny images, draft preset).
 """
 from __future__ import annotations
@@ -34,9 +37,9 @@ def _is_cancel_engine(argv: list[str]) -> bool:
 
 
 @pytest.fixture(scope="session")
-def gimp_results(repo_dir, shared_images, fixture_weights):
+def gimp_results(repo_dir, shared_images, fixture_weights, gimp_series):
     return harness.run_batch_session(
-        repo_dir, shared_images, fixture_weights, CASES,
+        repo_dir, shared_images, fixture_weights, gimp_series, CASES,
         {"iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5")),
          "cancel_seed": CANCEL_SEED, "cancel_iterations": 200},
         cancel_match=_is_cancel_engine, keep_env="NST_KEEP_GIMP_RESULTS")
@@ -63,9 +66,11 @@ def _assert_new_layer(info, style_name):
     return new
 
 
-def test_gimp_runs_the_batch(gimp_results):
+def test_gimp_runs_the_batch(gimp_results, gimp_series):
     assert gimp_results.get("finished"), gimp_results.get("gimp_stderr", "")[-3000:]
-    assert gimp_results["gimp_version"].startswith("3.")
+    # the series asked for is the one that ran (the harness's --version and GIMP's own)
+    assert harness.series_of(gimp_results["gimp_version"]) == gimp_series
+    assert gimp_results["gimp_version_ran"] == gimp_results["gimp_version"]
 
 
 def test_registration(gimp_results):
