@@ -92,7 +92,19 @@ def test_dialog_cancel_leaves_image(dialog_results):
 
 def test_dialog_has_no_mnemonic_clashes(dialog_results):
     assert "duplicate mnemonic" not in dialog_results["log"]
+    # every field has one (GimpProcedureDialog says "no mnemonic for property X" otherwise)
+    assert "no mnemonic" not in dialog_results["log"], dialog_results["log"][-3000:]
     assert "Traceback" not in dialog_results["log"], dialog_results["log"][-3000:]
+
+
+@pytest.mark.parametrize("case", ["ok", "cancel", "vis_ok"])
+def test_plugin_process_exits_after_its_run(dialog_results, case):
+    """Each call's plug-in process ends soon after its run returns (GIMP 3.2 reports one still
+    alive when it quits as "Zombie plug-in: ... never exited")."""
+    info = dialog_results["cases"][case]
+    assert "exception" not in info, info.get("exception")
+    assert info["exit_seconds"] is not None and info["exit_seconds"] < 10, info
+    assert "Zombie plug-in" not in dialog_results["log"], dialog_results["log"][-3000:]
 
 
 def test_visualize_dialog_ok_opens_the_picture(dialog_results):

@@ -27,7 +27,7 @@ import harness  # noqa: E402
 CANCEL_SEED = 4242
 CASES = ["registration", "photo", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
          "engine_failure", "missing_config", "empty_selection_forced", "indexed", "two_layers",
-         "cancel",
+         "text_layer", "vector_layer", "link_layer", "cancel",
          "after_cancel"]
 
 
@@ -48,7 +48,7 @@ def gimp_results(repo_dir, shared_images, fixture_weights, gimp_series):
 _case = harness.case_result
 
 
-def _assert_new_layer(info, style_name):
+def _assert_new_layer(info, style_name, source="photo"):
     assert info["status"] == "success", info.get("message")
     new = info["new_layer"]
     assert new is not None
@@ -59,7 +59,7 @@ def _assert_new_layer(info, style_name):
     assert info["returned_layer"] == new["id"]
     # directly above the source: exactly one new layer, inserted just before it
     before, after = info["layers_before"], info["layers_after"]
-    i = before.index("photo")
+    i = before.index(source)
     assert after == before[:i] + [new["name"]] + before[i:]
     assert info["source_unchanged"]
     assert info["others_unchanged"]
@@ -144,6 +144,25 @@ def test_style_from_layer_of_other_image(gimp_results):
     assert new["changed_fraction"] > 0.5
     assert info["style_layer_unchanged"]
     assert info["style_image_layers"] == 1
+
+
+@pytest.mark.parametrize("kind", ["text", "vector", "link"])
+def test_text_vector_and_link_layers_are_stylised(gimp_results, gimp_series, kind):
+    """A text layer (3.0, 3.2) or a vector or link layer (3.2) is stylised like any layer: a raster
+    result above it; the source keeps its kind (not rasterized), text and pixels."""
+    info = _case(gimp_results, f"{kind}_layer")
+    if "unsupported" in info:
+        assert gimp_series == "3.0" and kind != "text", info   # 3.2 has all three kinds
+        pytest.skip(info["unsupported"])
+    assert info["kind_before"]["class"] == {"text": "TextLayer", "vector": "VectorLayer",
+                                            "link": "LinkLayer"}[kind]
+    assert info["opaque_pixels"] > 0, info          # there is something to stylise
+    new = _assert_new_layer(info, "starry_night", source=info["source_name"])
+    assert info["kind_after"] == info["kind_before"]      # same kind, text, rasterized state
+    assert not info["kind_before"].get("rasterized")
+    assert info["new_kind"]["class"] == "Layer"             # a plain raster layer
+    assert new["alpha_equal_source"]
+    assert new["changed_fraction"] > 0.3
 
 
 def test_engine_failure_unreadable_style(gimp_results):
