@@ -56,6 +56,8 @@ def real_profile(repo_dir, shared_images, fixture_weights, gimp_series):
                 env={**{k: v for k, v in os.environ.items()
                         if k not in ("GIMP3_DIRECTORY", "XDG_CONFIG_HOME", "PYTHONPATH")},
                      "HOME": str(home)})
+            main = state.profile / "plug-ins" / PLUGIN / f"{PLUGIN}.py"
+            state.plugin_installed = main.is_file() and os.access(main, os.X_OK)
             out = ws.work / "results.json"
             args = ws.batch_args(harness.HERE / "batch_cases.py", {
                 "cases": ["registration", "photo"], "images": str(shared_images), "iterations": 3,
@@ -78,8 +80,7 @@ def test_install_finds_the_profile_gimp_made(real_profile):
     r = real_profile.install
     assert r.returncode == 0, r.stdout + r.stderr
     assert str(real_profile.profile) in r.stdout, r.stdout
-    main = real_profile.profile / "plug-ins" / PLUGIN / f"{PLUGIN}.py"
-    assert main.is_file() and os.access(main, os.X_OK)
+    assert real_profile.plugin_installed    # the main file, executable, in GIMP's own profile
 
 
 def test_gimp_runs_the_installed_plugin(real_profile):
