@@ -62,17 +62,18 @@ def visualize_interactive(name):
 
 
 def plugin_processes():
-    """Pids of our plug-in's processes still alive (GIMP starts one per call)."""
-    pids = []
+    """Pids of our plug-in's processes still alive, started by this GIMP (one per call; this
+    batch interpreter is a plug-in process of the same GIMP, so they share its parent)."""
+    pids, gimp = [], str(os.getppid())
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
             with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
+                state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
         except OSError:
             continue
-        if state != "Z" and any(a.endswith(b"neural-style-transfer.py") for a in argv):
+        if state != "Z" and ppid == gimp and any(a.endswith(b"neural-style-transfer.py") for a in argv):
             pids.append(int(pid))
     return pids
 
