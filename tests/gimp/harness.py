@@ -499,7 +499,11 @@ def run_batch_session(repo_dir, shared_images, fixture_weights, series, cases, p
         args = ws.batch_args(HERE / "batch_cases.py", all_params)
         watcher = None
         if cancel_match is not None:
-            watcher = CancelWatcher(cancel_match, deadline_s=timeout * 0.75, delay_s=cancel_delay_s)
+            # only this session's engine: another GIMP test run on the machine (the other
+            # series, another checkout) starts engines with the same arguments
+            def ours(argv, work=str(ws.work) + os.sep):
+                return cancel_match(argv) and any(a.startswith(work) for a in argv)
+            watcher = CancelWatcher(ours, deadline_s=timeout * 0.75, delay_s=cancel_delay_s)
             watcher.start()
         t = time.time()
         with gimp.session(ws.binds) as sess:
