@@ -503,7 +503,9 @@ def run_batch_session(repo_dir, shared_images, fixture_weights, series, cases, p
             # series, another checkout) starts engines with the same arguments
             def ours(argv, work=str(ws.work) + os.sep):
                 return cancel_match(argv) and any(a.startswith(work) for a in argv)
-            watcher = CancelWatcher(ours, deadline_s=timeout * 0.75, delay_s=cancel_delay_s)
+            # it looks for as long as the session may run (on a loaded machine the cancel case
+            # can start late in it); stopped when the session ends
+            watcher = CancelWatcher(ours, deadline_s=timeout, delay_s=cancel_delay_s)
             watcher.start()
         t = time.time()
         with gimp.session(ws.binds) as sess:
