@@ -97,20 +97,21 @@ def test_dialog_has_no_mnemonic_clashes(dialog_results):
     assert "Traceback" not in dialog_results["log"], dialog_results["log"][-3000:]
 
 
-@pytest.mark.parametrize("case", ["ok", "cancel"])
+@pytest.mark.parametrize("case", ["ok", "cancel", "vis_ok"])
 def test_plugin_process_exits_with_its_run(dialog_results, case):
-    """Each call's plug-in process is gone right after its run returns (it leaves without the
-    interpreter's teardown; with it, 0.3 s here, up to 0.5 s under strace)."""
+    """Each call's plug-in process is gone right after its run returns: it leaves without the
+    interpreter's teardown (with it: 0.27 s here, 0.45 s under strace). GIMP 3.2, quitting,
+    reports any plug-in process not yet gone as "Zombie plug-in: ... never exited"."""
     info = dialog_results["cases"][case]
     assert "exception" not in info, info.get("exception")
     assert info["exit_seconds"] is not None and info["exit_seconds"] < 0.2, info
 
 
-def test_no_zombie_plugin_when_gimp_quits_right_after_a_run(dialog_results):
-    """GIMP quits right after the last call (vis_ok) returns; 3.2 reports a plug-in process
-    still alive then as "Zombie plug-in: ... never exited"."""
-    assert dialog_results["cases"]["vis_ok"].get("status") == "success"
-    assert "Zombie plug-in" not in dialog_results["log"], dialog_results["log"][-3000:]
+def test_no_zombie_plugin(dialog_results):
+    """No process of ours is left when GIMP quits. (GIMP 3.2 may still name its own batch
+    interpreter, python-eval.py, which is running the batch until the very end.)"""
+    assert "plug-in 'neural-style-transfer.py' never exited" not in dialog_results["log"], \
+        dialog_results["log"][-3000:]
 
 
 def test_visualize_dialog_ok_opens_the_picture(dialog_results):
