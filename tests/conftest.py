@@ -70,3 +70,41 @@ def pytest_unconfigure(config):
     cache = getattr(config, "_nst_cache", None)
     if cache:
         shutil.rmtree(cache, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- GIMP series
+
+def _harness():
+    import sys
+    sys.path.insert(0, str(REPO / "tests" / "gimp"))
+    import harness
+    return harness
+
+
+def pytest_addoption(parser):
+    parser.addoption("--gimp-series", default=None,
+                     help="GIMP series for the real-GIMP tests, comma-separated (3.0, 3.2); "
+                          "default: NST_GIMP_SERIES, else all")
+
+
+def pytest_generate_tests(metafunc):
+    """Every test that uses ``gimp_series`` (directly or through a fixture) runs once per
+    selected GIMP series, the series in its id: test_x[gimp3.2]."""
+    if "gimp_series" in metafunc.fixturenames:
+        series = _harness().selected_series(metafunc.config.getoption("--gimp-series"))
+        metafunc.parametrize("gimp_series", series, ids=[f"gimp{s}" for s in series],
+                             scope="session")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Wall time of the real-GIMP tests per series (setup, where GIMP runs, included): CI's
+    budget needs it."""
+    totals = {}
+    for reports in terminalreporter.stats.values():
+        for rep in reports:
+            nodeid, duration = getattr(rep, "nodeid", ""), getattr(rep, "duration", None)
+            if duration is not None and "[gimp" in nodeid:
+                series = nodeid.split("[gimp", 1)[1].split("]", 1)[0].split("-", 1)[0]
+                totals[series] = totals.get(series, 0.0) + duration
+    for series, seconds in sorted(totals.items()):
+        terminalreporter.write_line(f"GIMP {series} tests: {seconds:.0f} s")

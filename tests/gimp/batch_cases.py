@@ -540,6 +540,68 @@ def case_vis_cancel():
     return info
 
 
+def special_layer(img, kind):
+    """A text, vector or link layer (GIMP 3.2 added the last two) over the photo, or None when
+    this GIMP has no such layer type."""
+    if kind == "text":
+        layer = Gimp.TextLayer.new(img, "Neural", Gimp.context_get_font(), 40.0, Gimp.Unit.pixel())
+    elif kind == "vector":
+        if not hasattr(Gimp, "VectorLayer"):
+            return None
+        path = Gimp.Path.new(img, "ellipse")
+        img.insert_path(path, None, 0)
+        path.bezier_stroke_new_ellipse(60, 45, 40, 28, 0)
+        layer = Gimp.VectorLayer.new(img, path)
+        layer.set_enable_fill(True)
+    else:
+        if not hasattr(Gimp, "LinkLayer"):
+            return None
+        layer = Gimp.LinkLayer.new(img, Gio.File.new_for_path(os.path.join(IMAGES, "shipwreck.jpg")))
+    img.insert_layer(layer, None, 1)          # below "top", above "photo"
+    layer.set_name(f"{kind} layer")
+    return layer
+
+
+def layer_kind(layer):
+    """What a layer is, beyond its pixels: its class and, for text/vector/link layers, whether
+    it was rasterized (3.2's Gimp.Rasterizable) and its text."""
+    d = {"class": type(layer).__name__}
+    if hasattr(layer, "is_rasterized"):
+        d["rasterized"] = layer.is_rasterized()
+    if isinstance(layer, Gimp.TextLayer):
+        d["text"] = layer.get_text()
+    return d
+
+
+def special_case(kind):
+    img, _ = photo_image()
+    src = special_layer(img, kind)
+    if src is None:
+        return {"unsupported": f"GIMP {Gimp.version()} has no {kind} layers"}
+    img.clean_all()
+    kind_before, before = layer_kind(src), snapshot(img)
+    info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
+    check_result(img, src, before, info)
+    info.update(source_name=src.get_name(), kind_before=kind_before, kind_after=layer_kind(src),
+                opaque_pixels=sum(1 for a in layer_bytes(src)[3::4] if a))
+    new = info.get("new_layer")
+    if new is not None:
+        info["new_kind"] = layer_kind(Gimp.Layer.get_by_id(new["id"]))
+    return info
+
+
+def case_text_layer():
+    return special_case("text")
+
+
+def case_vector_layer():
+    return special_case("vector")
+
+
+def case_link_layer():
+    return special_case("link")
+
+
 CASES = {name[5:]: fn for name, fn in list(globals().items()) if name.startswith("case_")}
 
 try:

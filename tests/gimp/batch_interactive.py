@@ -3,6 +3,7 @@
 # (OK) and Escape in the second (Cancel); then Visualize Network Units once (Return: OK). Findings go to params["out"] after each case.
 import json
 import os
+import time
 import traceback
 
 import gi
@@ -60,9 +61,38 @@ def visualize_interactive(name):
     return info
 
 
+def plugin_processes():
+    """Pids of our plug-in's processes still alive, started by this GIMP (one per call; this
+    batch interpreter is a plug-in process of the same GIMP, so they share its parent)."""
+    pids, gimp = [], str(os.getppid())
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if state != "Z" and ppid == gimp and any(a.endswith(b"neural-style-transfer.py") for a in argv):
+            pids.append(int(pid))
+    return pids
+
+
+def wait_for_exit(limit_s=30.0):
+    """Seconds until no plug-in process is left after its run returned (None: some still
+    alive after ``limit_s``; GIMP 3.2 reports those as zombie plug-ins when it quits)."""
+    t = time.time()
+    while plugin_processes():
+        if time.time() - t > limit_s:
+            return None
+        time.sleep(0.02)
+    return round(time.time() - t, 2)
+
+
 for case, fn in (("ok", interactive), ("cancel", interactive), ("vis_ok", visualize_interactive)):
     try:
         RESULTS["cases"][case] = fn(case)
+        RESULTS["cases"][case]["exit_seconds"] = wait_for_exit()
     except Exception:
         RESULTS["cases"][case] = {"exception": traceback.format_exc()}
     save()

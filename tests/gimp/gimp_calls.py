@@ -27,8 +27,9 @@ def run_procedure(name, args, file_keys=(), image=None, drawables=None,
         config.set_property(key, value)
     t = time.time()
     result = proc.run(config)
-    status = result.index(0)
-    info = {"status": status.value_nick if hasattr(status, "value_nick") else str(status),
+    # 3.0 reads the status back as the enum, 3.2 as its int (3 = success): the enum from both
+    status = Gimp.PDBStatusType(result.index(0))
+    info = {"status": status.value_nick,
             "seconds": round(time.time() - t, 2)}
     value = result.index(1) if result.length() > 1 else None
     if isinstance(value, str):

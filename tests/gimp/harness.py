@@ -1,9 +1,10 @@
-"""Run a real GIMP 3 headless (batch mode) for the plug-in tests.
+"""Run a real GIMP 3 headless (batch mode) for the plug-in tests, in each GIMP series.
 
-Two ways to get a GIMP 3 with Python support:
+The tests run against every series in ``SERIES`` (3.0 and 3.2; ``NST_GIMP_SERIES`` or
+pytest's ``--gimp-series`` choose some). Two ways to get a GIMP of a series with Python support:
 
-* ``gimp-console-3.0`` on PATH (a machine with GIMP >= 3.0): run it directly;
-* otherwise (Debian 12 machines, CI) a Debian 13 root provisioned by
+* ``gimp-console-<series>`` (or ``gimp-console-3`` of that series) on PATH: run it directly;
+* otherwise (Debian 12 machines, CI) the series' Debian root provisioned by
   ``tests/gimp/provision_root.sh`` (reused when present), entered with ``chroot``
   in a clean environment. The engine's virtual environment, the interpreter it was
   built from, the checkout, the shared folder and a per-run work folder are
@@ -12,9 +13,9 @@ Two ways to get a GIMP 3 with Python support:
 
 Usage (see tests/plugin/test_gimp_plugin.py)::
 
-    gimp = find_gimp()                 # raises GimpUnavailable with a reason
-    with gimp.session(extra_dirs) as run:
-        proc = run(["-b", code], env={...}, timeout=600)
+    gimp = find_gimp("3.2")            # raises GimpUnavailable with a reason
+    with gimp.session(extra_dirs) as sess:
+        proc = sess.gimp(["-b", code], env={...}, timeout=600)   # gimp.version: what ran
 
 ``install_plugin(profile)`` copies plugin/neural-style-transfer into a throwaway
 GIMP profile (``GIMP3_DIRECTORY``).
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shlex
 import shutil
 import signal
 import stat
@@ -37,7 +39,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PLUGIN_SRC = REPO / "plugin" / "neural-style-transfer"
 PLUGIN_NAME = "neural-style-transfer"
-DEFAULT_ROOT = "/var/cache/nst-gimp3-root"
+# The GIMP series the real-GIMP tests run against: series -> (variable naming its root, default
+# root). 3.0 comes from Debian 13 (trixie), 3.2 from Debian forky (provision_root.sh).
+SERIES = {"3.0": ("NST_GIMP3_ROOT", "/var/cache/nst-gimp3-root"),
+          "3.2": ("NST_GIMP32_ROOT", "/var/cache/nst-gimp32-root")}
+READY_STAMP = ".nst-gimp3-ready"
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -63,12 +69,47 @@ def venv_base_prefix(python: str) -> Path | None:
     return None
 
 
+def series_of(version: str) -> str:
+    """"3.2.6" -> "3.2": the series a GIMP version belongs to."""
+    return ".".join(version.split(".")[:2])
+
+
+def series_root(series: str) -> Path:
+    var, default = SERIES[series]
+    return Path(os.environ.get(var, default))
+
+
+def _program(bindirs, stem: str, series: str) -> str | None:
+    """``stem-<series>`` (3.0's and 3.2's own names), else ``stem-3`` (the session checks its
+    version), found in ``bindirs``; its name, or None."""
+    for name in (f"{stem}-{series}", f"{stem}-3"):
+        if any((Path(d) / name).exists() for d in bindirs):
+            return name
+    return None
+
+
+def root_ready(root: Path, series: str) -> bool:
+    """The series' root is provisioned (provision_root.sh's stamp and GIMP's console program)."""
+    return (root / READY_STAMP).exists() and _program([root / "usr/bin"], "gimp-console", series) is not None
+
+
+def _read_version(cmd: list) -> str:
+    """GIMP's version from ``<program> --version`` ("... version 3.2.6")."""
+    r = subprocess.run(cmd + ["--version"], capture_output=True, text=True, timeout=120)
+    words = r.stdout.split()
+    if r.returncode != 0 or not words:
+        raise GimpUnavailable(f"{shlex.join(cmd)} --version failed: {(r.stderr or r.stdout)[-500:]}")
+    return words[-1]
+
+
 class Session:
     """Commands inside the GIMP environment (the root, or this machine when native)."""
 
-    def __init__(self, prefix, base_env):
+    def __init__(self, prefix, base_env, gimp):
         self.prefix = prefix          # argv prefix that enters the root ([] when native)
         self.base_env = base_env
+        self.console = gimp.console   # e.g. gimp-console-3.2: batch mode, no display needed
+        self.gui = gimp.gui           # e.g. gimp-3.2: the full GUI
 
     def _cmd(self, argv, env):
         full_env = dict(self.base_env)
@@ -87,38 +128,45 @@ class Session:
         return subprocess.Popen(cmd, env=penv, **kw)
 
     def gimp(self, args, env=None, timeout=600):
-        return self.run(["gimp-console-3.0", *args], env, timeout)
-
-    def __call__(self, args, env, timeout):  # backwards compatible: run gimp-console-3.0
-        return self.gimp(args, env, timeout)
+        return self.run([self.console, *args], env, timeout)
 
     def has(self, program):
         return self.run(["sh", "-c", f"command -v {program}"], timeout=30).returncode == 0
 
 
-class NativeGimp:
-    """gimp-console-3.0 found on PATH: no chroot needed."""
+class _Gimp:
+    """One GIMP series' programs and the version they report (``version``: what the tests ran)."""
+
+    def __init__(self, series: str, console: str, gui: str | None, version: str):
+        self.series, self.console, self.gui, self.version = series, console, gui, version
+        if series_of(version) != series:
+            raise GimpUnavailable(f"{console} is GIMP {version}, not {series}")
+
+
+class NativeGimp(_Gimp):
+    """GIMP of the series found on PATH: no chroot needed."""
 
     kind = "native"
-
-    def __init__(self, exe: str):
-        self.exe = exe
 
     @contextlib.contextmanager
     def session(self, binds=()):
         # a clean PATH: with pyenv shims first, the plug-ins' "#!/usr/bin/env python3" finds
         # a Python without gi (see shared/docs/gimp3-headless.md)
-        path = os.pathsep.join([os.path.dirname(self.exe), "/usr/local/bin", CLEAN_PATH])
-        yield Session([], {"PATH": path, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/tmp")})
+        path = os.pathsep.join([os.path.dirname(shutil.which(self.console)), "/usr/local/bin", CLEAN_PATH])
+        yield Session([], {"PATH": path, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/tmp")}, self)
 
 
-class ChrootGimp:
-    """GIMP 3 inside a provisioned Debian 13 root."""
+class ChrootGimp(_Gimp):
+    """GIMP of the series inside its provisioned Debian root."""
 
     kind = "chroot"
 
-    def __init__(self, root: Path):
+    def __init__(self, series: str, root: Path):
         self.root = root
+        bindir = [root / "usr/bin"]
+        console = _program(bindir, "gimp-console", series)
+        version = _read_version(["chroot", str(root), "env", "-i", f"PATH={CLEAN_PATH}", console])
+        super().__init__(series, console, _program(bindir, "gimp", series), version)
 
     def _bind(self, host: Path, mounted: list, created: list):
         target = self.root / str(host).lstrip("/")
@@ -138,9 +186,7 @@ class ChrootGimp:
 
         A lock file serialises sessions on the same root (two test runs at once would
         otherwise unmount each other's /proc)."""
-        lock_path = self.root.parent / (self.root.name + ".lock")
-        with open(lock_path, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with root_lock(self.root):
             mounted: list[Path] = []
             created: list[Path] = []
             try:
@@ -158,7 +204,7 @@ class ChrootGimp:
                     self._bind(host, mounted, created)
 
                 yield Session(["chroot", str(self.root)],
-                              {"PATH": CLEAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"})
+                              {"PATH": CLEAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"}, self)
             finally:
                 for target in reversed(mounted):
                     r = subprocess.run(["umount", str(target)], capture_output=True)
@@ -173,35 +219,63 @@ class ChrootGimp:
                             pass
 
 
-def find_gimp(provision: bool = True):
-    """A runnable GIMP 3: native on PATH, else the provisioned root.
+@contextlib.contextmanager
+def root_lock(root: Path):
+    """The lock file beside a root: held by provisioning and by every session using the root."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / (root.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
-    Raises GimpUnavailable when neither is possible (not root and no GIMP 3)."""
-    exe = shutil.which("gimp-console-3.0")
-    if exe and os.environ.get("NST_GIMP_FORCE_CHROOT") != "1":
-        return NativeGimp(exe)
-    root = Path(os.environ.get("NST_GIMP3_ROOT", DEFAULT_ROOT))
-    ready = (root / ".nst-gimp3-ready").exists() and (root / "usr/bin/gimp-console-3.0").exists()
+
+def provision(series: str, root: Path, capture: bool = True) -> subprocess.CompletedProcess:
+    """Run provision_root.sh for ``series`` under the root's lock (it reuses a valid root and adds
+    the dialog tests' extras when missing). ``capture=False`` lets its messages through."""
+    with root_lock(root):
+        return subprocess.run(["bash", str(HERE / "provision_root.sh"), series, str(root)], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture else None,
+                              timeout=3600)
+
+
+def native_gimp(series: str):
+    """GIMP of ``series`` on PATH (``gimp-console-<series>``, or ``gimp-console-3`` when it is that
+    series), or None."""
+    if os.environ.get("NST_GIMP_FORCE_CHROOT") == "1":
+        return None
+    bindirs = os.environ.get("PATH", "").split(os.pathsep)
+    console = _program(bindirs, "gimp-console", series)
+    if console is None:
+        return None
+    try:
+        return NativeGimp(series, console, _program(bindirs, "gimp", series),
+                          _read_version([shutil.which(console)]))
+    except GimpUnavailable:
+        return None     # gimp-console-3 of another series
+
+
+def find_gimp(series: str, provision_missing: bool = True):
+    """A runnable GIMP of ``series`` ("3.0", "3.2"): native on PATH, else the series' root.
+
+    Raises GimpUnavailable when neither is possible (not root and no such GIMP)."""
+    native = native_gimp(series)
+    if native is not None:
+        return native
+    root = series_root(series)
     if os.geteuid() != 0:
-        raise GimpUnavailable("no gimp-console-3.0 on PATH and not root (the Debian 13 GIMP 3 "
-                              "root needs chroot/mount): GIMP plug-in tests skipped")
+        raise GimpUnavailable(f"no gimp-console-{series} on PATH and not root (the Debian root with "
+                              f"GIMP {series} needs chroot/mount): GIMP {series} plug-in tests skipped")
     if os.environ.get("NST_SKIP_GIMP") == "1":
-        provision = False          # tests/run.py: use what is there, provision nothing
+        provision_missing = False      # tests/run.py: use what is there, provision nothing
+    ready = root_ready(root, series)
     extras = all((root / "usr/bin" / x).exists() for x in ("Xvfb", "xdotool", "xwd"))
-    if ready and not extras and provision:
-        # the dialog test's extras; provision_root.sh adds them (or warns and goes on)
-        subprocess.run(["bash", str(HERE / "provision_root.sh"), str(root)], capture_output=True,
-                       text=True, timeout=1800)
-    if not ready:
-        if not provision:
-            raise GimpUnavailable(f"no GIMP 3 root at {root} (not provisioned: NST_SKIP_GIMP=1)")
-        script = HERE / "provision_root.sh"
-        r = subprocess.run(["bash", str(script), str(root)], capture_output=True, text=True,
-                           timeout=3600)
-        if r.returncode != 0:
-            raise RuntimeError(f"provisioning the GIMP 3 root failed (exit {r.returncode}):\n"
+    if not ready and not provision_missing:
+        raise GimpUnavailable(f"no GIMP {series} root at {root} (not provisioned: NST_SKIP_GIMP=1)")
+    if provision_missing and not (ready and extras):
+        r = provision(series, root)   # builds the root, or adds the dialog tests' extras
+        if not root_ready(root, series):
+            raise RuntimeError(f"provisioning the GIMP {series} root failed (exit {r.returncode}):\n"
                                f"{r.stderr[-3000:]}")
-    return ChrootGimp(root)
+    return ChrootGimp(series, root)
 
 
 def install_plugin(profile: Path) -> Path:
@@ -343,14 +417,14 @@ class CancelWatcher(threading.Thread):
 
 # ----------------------------------------------------------------------------- one batch session
 
-def ready_workspace(repo_dir, shared_images, fixture_weights, model: str = "vgg16"):
-    """(GIMP 3, a fresh Workspace) for a test, after checking the engine runs.
+def ready_workspace(repo_dir, shared_images, fixture_weights, series, model: str = "vgg16"):
+    """(GIMP of ``series``, a fresh Workspace) for a test, after checking the engine runs.
 
-    Skips the calling test when no GIMP 3 can run here; fails it when the engine cannot.
+    Skips the calling test when no GIMP of that series can run here; fails it when the engine cannot.
     """
     import pytest
     try:
-        gimp = find_gimp()
+        gimp = find_gimp(series)
     except GimpUnavailable as e:
         pytest.skip(str(e))
     engine_python = engine_python_default()
@@ -406,16 +480,16 @@ def case_result(results, name):
     return info
 
 
-def run_batch_session(repo_dir, shared_images, fixture_weights, cases, params=None,
+def run_batch_session(repo_dir, shared_images, fixture_weights, series, cases, params=None,
                       cancel_match=None, cancel_delay_s: float = 8.0, keep_env=None,
                       timeout: float = 1200, model: str = "vgg16") -> dict:
-    """Run ``cases`` of tests/gimp/batch_cases.py in one gimp-console-3.0 batch session (a fresh
+    """Run ``cases`` of tests/gimp/batch_cases.py in one batch session of GIMP ``series`` (a fresh
     profile with the plug-in and a config pointing at the engine) and return its findings,
     plus GIMP's exit status, output and timing. With ``cancel_match`` a CancelWatcher kills
     the plug-in once an engine run it matches is up (its findings: ``cancel_watcher``).
-    Skips the calling test when no GIMP 3 can run here; fails when the engine cannot."""
+    Skips the calling test when no GIMP of that series can run here; fails when the engine cannot."""
     import json
-    gimp, ws = ready_workspace(repo_dir, shared_images, fixture_weights, model)
+    gimp, ws = ready_workspace(repo_dir, shared_images, fixture_weights, series, model)
     try:
         out = ws.work / "results.json"
         all_params = {
@@ -425,7 +499,13 @@ def run_batch_session(repo_dir, shared_images, fixture_weights, cases, params=No
         args = ws.batch_args(HERE / "batch_cases.py", all_params)
         watcher = None
         if cancel_match is not None:
-            watcher = CancelWatcher(cancel_match, deadline_s=timeout * 0.75, delay_s=cancel_delay_s)
+            # only this session's engine: another GIMP test run on the machine (the other
+            # series, another checkout) starts engines with the same arguments
+            def ours(argv, work=str(ws.work) + os.sep):
+                return cancel_match(argv) and any(a.startswith(work) for a in argv)
+            # it looks for as long as the session may run (on a loaded machine the cancel case
+            # can start late in it); stopped when the session ends
+            watcher = CancelWatcher(ours, deadline_s=timeout, delay_s=cancel_delay_s)
             watcher.start()
         t = time.time()
         with gimp.session(ws.binds) as sess:
@@ -439,7 +519,7 @@ def run_batch_session(repo_dir, shared_images, fixture_weights, cases, params=No
         results["gimp_stderr"] = proc.stderr[-20000:]
         results["gimp_stdout"] = proc.stdout[-5000:]
         results["cancel_watcher"] = watcher.info if watcher is not None else {}
-        results["gimp_kind"] = gimp.kind
+        results.update(gimp_ran(gimp))
         keep = os.environ.get(keep_env) if keep_env else None
         if keep:
             Path(keep).write_text(json.dumps(results, indent=1))
@@ -448,8 +528,24 @@ def run_batch_session(repo_dir, shared_images, fixture_weights, cases, params=No
         ws.remove()   # the session has unmounted everything under it
 
 
-if __name__ == "__main__":  # manual smoke: python tests/gimp/harness.py
-    g = find_gimp()
+def gimp_ran(gimp) -> dict:
+    """What a test ran, for its findings: kind (native/chroot), program and version."""
+    return {"gimp_kind": gimp.kind, "gimp_program": gimp.console, "gimp_version_ran": gimp.version}
+
+
+def selected_series(choice: str | None = None) -> list[str]:
+    """The series to test: ``choice`` (pytest's --gimp-series), else ``NST_GIMP_SERIES``, as a
+    comma-separated list ("3.2", "3.0,3.2"); all of ``SERIES`` when neither is given."""
+    text = choice or os.environ.get("NST_GIMP_SERIES") or ""
+    chosen = [s.strip() for s in text.split(",") if s.strip()] or list(SERIES)
+    unknown = [s for s in chosen if s not in SERIES]
+    if unknown:
+        raise ValueError(f"unknown GIMP series {', '.join(unknown)} (known: {', '.join(SERIES)})")
+    return chosen
+
+
+if __name__ == "__main__":  # manual smoke: python tests/gimp/harness.py [SERIES]
+    g = find_gimp(sys.argv[1] if len(sys.argv) > 1 else "3.0")
     with g.session() as sess:
         p = sess.gimp(["--version"], {}, 60)
-        print(g.kind, p.returncode, p.stdout, p.stderr[-2000:], file=sys.stderr)
+        print(g.kind, g.console, g.version, p.returncode, p.stdout, p.stderr[-2000:], file=sys.stderr)

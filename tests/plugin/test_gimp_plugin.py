@@ -2,12 +2,15 @@
 
 One GIMP batch session runs every case of tests/gimp/batch_cases.py (GIMP starts
 once: about 6 s) and writes its findings to a JSON file; each test asserts on its
-case. Skipped only when this machine cannot run GIMP 3 at all (no gimp-console-3.0
-and not root). Environment:
+case; every test runs once per GIMP series (3.0, 3.2: the series in the test id). Skipped
+only when this machine cannot run that series at all (no gimp-console-<series> and not
+root). Environment:
 
 * ``NST_ENGINE_PYTHON``: the engine's interpreter (default: the test venv);
 * ``NST_SHARED``: the shared folder (weights fixture, images), see tests/conftest.py;
-* ``NST_GIMP3_ROOT``: where the Debian 13 GIMP 3 root is (default /var/cache/nst-gimp3-root);
+* ``NST_GIMP3_ROOT`` / ``NST_GIMP32_ROOT``: where the GIMP 3.0 / 3.2 Debian roots are
+  (default /var/cache/nst-gimp3-root, /var/cache/nst-gimp32-root);
+* ``NST_GIMP_SERIES`` (or ``--gimp-series``): the series to run, e.g. ``3.2``;
 * ``NST_GIMP_ITERATIONS``: iterations per run (default 5; tiny images, draft preset).
 """
 from __future__ import annotations
@@ -24,7 +27,7 @@ import harness  # noqa: E402
 CANCEL_SEED = 4242
 CASES = ["registration", "photo", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
          "engine_failure", "missing_config", "empty_selection_forced", "indexed", "two_layers",
-         "cancel",
+         "text_layer", "vector_layer", "link_layer", "cancel",
          "after_cancel"]
 
 
@@ -34,9 +37,9 @@ def _is_cancel_engine(argv: list[str]) -> bool:
 
 
 @pytest.fixture(scope="session")
-def gimp_results(repo_dir, shared_images, fixture_weights):
+def gimp_results(repo_dir, shared_images, fixture_weights, gimp_series):
     return harness.run_batch_session(
-        repo_dir, shared_images, fixture_weights, CASES,
+        repo_dir, shared_images, fixture_weights, gimp_series, CASES,
         {"iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5")),
          "cancel_seed": CANCEL_SEED, "cancel_iterations": 200},
         cancel_match=_is_cancel_engine, keep_env="NST_KEEP_GIMP_RESULTS")
@@ -45,7 +48,7 @@ def gimp_results(repo_dir, shared_images, fixture_weights):
 _case = harness.case_result
 
 
-def _assert_new_layer(info, style_name):
+def _assert_new_layer(info, style_name, source="photo"):
     assert info["status"] == "success", info.get("message")
     new = info["new_layer"]
     assert new is not None
@@ -56,16 +59,18 @@ def _assert_new_layer(info, style_name):
     assert info["returned_layer"] == new["id"]
     # directly above the source: exactly one new layer, inserted just before it
     before, after = info["layers_before"], info["layers_after"]
-    i = before.index("photo")
+    i = before.index(source)
     assert after == before[:i] + [new["name"]] + before[i:]
     assert info["source_unchanged"]
     assert info["others_unchanged"]
     return new
 
 
-def test_gimp_runs_the_batch(gimp_results):
+def test_gimp_runs_the_batch(gimp_results, gimp_series):
     assert gimp_results.get("finished"), gimp_results.get("gimp_stderr", "")[-3000:]
-    assert gimp_results["gimp_version"].startswith("3.")
+    # the series asked for is the one that ran (the harness's --version and GIMP's own)
+    assert harness.series_of(gimp_results["gimp_version"]) == gimp_series
+    assert gimp_results["gimp_version_ran"] == gimp_results["gimp_version"]
 
 
 def test_registration(gimp_results):
@@ -89,10 +94,10 @@ def test_photo_whole_layer(gimp_results):
 
 
 @pytest.fixture(scope="session")
-def gimp_results_vgg19(repo_dir, shared_images, vgg19_weights):
+def gimp_results_vgg19(repo_dir, shared_images, vgg19_weights, gimp_series):
     """The photo case again, with the default network as install.py provisions it."""
     return harness.run_batch_session(
-        repo_dir, shared_images, vgg19_weights, ["photo"],
+        repo_dir, shared_images, vgg19_weights, gimp_series, ["photo"],
         {"iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5"))}, model="vgg19")
 
 
@@ -156,6 +161,25 @@ def test_style_from_layer_of_other_image(gimp_results):
     assert new["changed_fraction"] > 0.5
     assert info["style_layer_unchanged"]
     assert info["style_image_layers"] == 1
+
+
+@pytest.mark.parametrize("kind", ["text", "vector", "link"])
+def test_text_vector_and_link_layers_are_stylised(gimp_results, gimp_series, kind):
+    """A text layer (3.0, 3.2) or a vector or link layer (3.2) is stylised like any layer: a raster
+    result above it; the source keeps its kind (not rasterized), text and pixels."""
+    info = _case(gimp_results, f"{kind}_layer")
+    if "unsupported" in info:
+        assert gimp_series == "3.0" and kind != "text", info   # 3.2 has all three kinds
+        pytest.skip(info["unsupported"])
+    assert info["kind_before"]["class"] == {"text": "TextLayer", "vector": "VectorLayer",
+                                            "link": "LinkLayer"}[kind]
+    assert info["opaque_pixels"] > 0, info          # there is something to stylise
+    new = _assert_new_layer(info, "starry_night", source=info["source_name"])
+    assert info["kind_after"] == info["kind_before"]      # same kind, text, rasterized state
+    assert not info["kind_before"].get("rasterized")
+    assert info["new_kind"]["class"] == "Layer"             # a plain raster layer
+    assert new["alpha_equal_source"]
+    assert new["changed_fraction"] > 0.3
 
 
 def test_engine_failure_unreadable_style(gimp_results):

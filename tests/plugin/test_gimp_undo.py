@@ -1,6 +1,6 @@
 """One Ctrl+Z removes everything the plug-in did: checked in the full GIMP 3 GUI.
 
-GIMP has no PDB call for undo, so this runs the real GUI (gimp-3.0) on a virtual display
+GIMP has no PDB call for undo, so this runs the real GUI (gimp-3.0, gimp-3.2) on a virtual display
 (Xvfb), calls the plug-in on a displayed image (with a selection, so the new layer also gets
 a mask), presses Ctrl+Z once in GIMP's window (xdotool) and compares the layers with the
 state before the plug-in ran. Skipped with the reason when Xvfb/xdotool are missing."""
@@ -20,12 +20,13 @@ import harness  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def undo_results(repo_dir, shared_images, fixture_weights):
-    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights)
+def undo_results(repo_dir, shared_images, fixture_weights, gimp_series):
+    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
     out, ready, undone = ws.work / "undo.json", ws.work / "ready", ws.work / "undone"
-    # no welcome/tips dialog in front of the image window
-    (ws.profile / "gimprc").write_text("(show-welcome-dialog no)\n(show-tips no)\n"
-                                       "(single-window-mode yes)\n")
+    # no welcome/tips dialog in front of the image window. single-window-mode is a session
+    # setting: in gimprc, 3.2 rejects the whole file ("fatal parse error")
+    (ws.profile / "gimprc").write_text("(show-welcome-dialog no)\n(show-tips no)\n")
+    (ws.profile / "sessionrc").write_text("(single-window-mode yes)\n")
     log = ""
     try:
         args = ws.batch_args(harness.HERE / "batch_undo.py",
@@ -33,11 +34,11 @@ def undo_results(repo_dir, shared_images, fixture_weights):
                               "undone": str(undone), "iterations": 3})
         args = [a for a in args if a != "-i"]          # the full GUI this time
         with gimp.session(ws.binds) as sess, \
-                harness.x_display(sess, "1280x1024x24", ("Xvfb", "xdotool", "gimp-3.0")) as display:
+                harness.x_display(sess, "1280x1024x24", ("Xvfb", "xdotool", gimp.gui)) as display:
             gp = None
             try:
                 denv = {"DISPLAY": display}
-                gp = sess.popen(["gimp-3.0", "--no-splash", "--no-fonts", *args],
+                gp = sess.popen([sess.gui, "--no-splash", "--no-fonts", *args],
                                 dict(ws.env, DISPLAY=display), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
                 harness.wait_for(lambda: ready.exists() or gp.poll() is not None, 400,
@@ -82,6 +83,13 @@ def undo_results(repo_dir, shared_images, fixture_weights):
         return results
     finally:
         ws.remove()
+
+
+def test_profile_settings_are_accepted(undo_results):
+    """GIMP read the test's gimprc and sessionrc without complaint (3.2 rejects a gimprc with a
+    session setting, then ignores all of it: the tips dialog would cover the image)."""
+    assert "fatal parse error" not in undo_results["log"], undo_results["log"][-3000:]
+    assert "parse error" not in undo_results["log"].lower(), undo_results["log"][-3000:]
 
 
 def test_one_ctrl_z_removes_the_whole_change(undo_results):

@@ -29,8 +29,8 @@ def _is_cancel_engine(argv: list[str]) -> bool:
 
 
 @pytest.fixture(scope="session")
-def vis_results(repo_dir, shared_images, fixture_weights):
-    return harness.run_batch_session(repo_dir, shared_images, fixture_weights, CASES,
+def vis_results(repo_dir, shared_images, fixture_weights, gimp_series):
+    return harness.run_batch_session(repo_dir, shared_images, fixture_weights, gimp_series, CASES,
                                      cancel_match=_is_cancel_engine, cancel_delay_s=6.0,
                                      keep_env="NST_KEEP_GIMP_VIS_RESULTS", timeout=900)
 
