@@ -66,6 +66,15 @@ def parse_line(line: bytes | str):
     return Job(msg["id"], args, every)
 
 
+def _id_of(line: bytes):
+    """The id of a job line that was refused, when it has a usable one (else None)."""
+    try:
+        job_id = json.loads(line).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return job_id if isinstance(job_id, (str, int)) and not isinstance(job_id, bool) else None
+
+
 class _JobToken(CancelToken):
     """One job's cancel token that also stops on the process-wide one (SIGINT/SIGTERM)."""
 
@@ -110,7 +119,7 @@ class Server:
         try:
             msg = parse_line(line)
         except EngineError as exc:
-            self.emit({"event": "error", "id": None, "code": exc.code, "message": exc.message})
+            self.emit({"event": "error", "id": _id_of(line), "code": exc.code, "message": exc.message})
             return
         with self.cond:
             if isinstance(msg, Job):
