@@ -729,9 +729,10 @@ class PreviewEngine:
             events += self.lines.feed(data)
         return [ev for ev in events if ev.get("id") == self.current], ended
 
-    def close(self) -> None:
-        """Stop the engine (stdin EOF: it cancels the running job and exits) and reap it."""
-        stop_engine(self.proc)
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the engine (stdin EOF: it cancels the running job and exits) and reap it;
+        terminate, then kill, if it lingers (a preview writes nothing worth waiting for)."""
+        stop_engine(self.proc, timeout)
         try:
             self.proc.stdout.close()
         except OSError:

@@ -38,11 +38,14 @@ def read_xwd(path: Path) -> np.ndarray:
     head = np.frombuffer(data[:100], ">u4")
     header_size, width, height = int(head[0]), int(head[4]), int(head[5])
     byte_order, bpp, bpl, ncolors = int(head[7]), int(head[11]), int(head[12]), int(head[19])
-    assert bpp == 32, f"unexpected xwd format: {bpp} bits per pixel"
+    assert bpp in (24, 32), f"unexpected xwd format: {bpp} bits per pixel"
+    n = bpp // 8
     start = header_size + 12 * ncolors
-    px = np.frombuffer(data[start:start + bpl * height], np.uint8).reshape(height, bpl)[:, :width * 4]
-    px = px.reshape(height, width, 4)
-    return px[..., [2, 1, 0]] if byte_order == 0 else px[..., [1, 2, 3]]   # LSBFirst: B G R x
+    px = np.frombuffer(data[start:start + bpl * height], np.uint8).reshape(height, bpl)[:, :width * n]
+    px = px.reshape(height, width, n)
+    if byte_order == 0:                      # LSBFirst: B G R (x)
+        return px[..., [2, 1, 0]]
+    return px[..., [n - 3, n - 2, n - 1]]    # MSBFirst: (x) R G B
 
 
 def crop(screen, rect, dx=0, dy=0):
