@@ -11,6 +11,7 @@ GLib IO watch, so the dialog never waits for it. close() stops and reaps the eng
 FOLDER/trace.jsonl (seconds since the dialog opened, what was shown, where on screen), and
 a copy of every picture shown.
 """
+import dataclasses
 import json
 import os
 import shutil
@@ -58,7 +59,7 @@ class Preview:
         self.style_choice, self.style_png = style_choice, style_png
         self.engine = self.watch = self.timer = None
         self.job = 0
-        self.style_key = self.style_path = None
+        self.style_key = self.style_path = self.last_job = None
         self.shown = 0
         self.trace_dir = os.environ.get("NST_PREVIEW_TRACE")
         self._build(dialog)
@@ -92,12 +93,16 @@ class Preview:
         box.pack_start(self.label, False, False, 0)
         self.frame = Gtk.Frame(label="Preview (256 px, quick)")
         self.frame.add(box)
-        # Beside the fields, not under them: the dialog stays as tall as it was.
+        # Beside the fields, not under them: the dialog stays as tall as it was. The fields
+        # (each packed into the content area by fill()) move, in order, into a column.
         content = dialog.get_content_area()
-        row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=12)
+        column = Gtk.Box(orientation=Gtk.Orientation.VERTICAL, spacing=content.get_spacing())
         for child in content.get_children():
+            expand, fill, padding, _pack = content.query_child_packing(child)
             content.remove(child)
-            row.pack_start(child, True, True, 0)
+            column.pack_start(child, expand, fill, padding)
+        row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=12)
+        row.pack_start(column, True, True, 0)
         row.pack_start(self.frame, False, False, 0)
         content.pack_start(row, True, True, 0)
         row.show_all()
@@ -156,10 +161,14 @@ class Preview:
     def _submit(self):
         self.timer = None
         try:
-            job = nc.preview_job(self.content, self._style(), self.run.file(f"preview-{self.job + 1}.png"),
-                                 self.size, self._mask(), self.config.get_property("strength"),
+            job = nc.preview_job(self.content, self._style(), "", self.size, self._mask(),
+                                 self.config.get_property("strength"),
                                  self.config.get_property("preserve-color"),
                                  self.config.get_property("seed"))
+            if job == self.last_job:   # a notify that changed nothing the preview shows
+                return False
+            self.last_job = dataclasses.replace(job)
+            job.output = self.run.file(f"preview-{self.job + 1}.png")
             self.job = self.engine.submit(job)
         except nc.NstError as e:
             self._say(str(e), 0.0)
