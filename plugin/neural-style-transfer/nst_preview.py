@@ -154,6 +154,7 @@ class Preview:
     # ------------------------------------------------------------------ jobs
     def _on_notify(self, config, pspec):
         if pspec.name in nc.PREVIEW_SETTINGS and self.engine is not None:
+            self._trace("changed", setting=pspec.name)
             if self.timer is not None:
                 GLib.source_remove(self.timer)
             self.timer = GLib.timeout_add(nc.PREVIEW_DEBOUNCE_MS, self._submit)

@@ -155,19 +155,24 @@ def preview_run(repo_dir, shared_images, fixture_weights):
                     gimp_proc.kill()
                     gimp_proc.wait()
         found["results"] = json.loads(out.read_text()) if out.exists() else {}
-        found["trace"] = trace_lines(trace)
         found["pictures"] = {p.name: np.asarray(Image.open(p).convert("RGB"), float) for p in trace.glob("shown-*.png")}
-        win = found.get("window", {})
-        for name, screen in found["screens"].items():
-            Image.fromarray(screen).save(shots / f"{name}-screen.png")
-            if win:
-                x, y, w, h = (int(win[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
-                Image.fromarray(screen[y:y + h, x:x + w]).save(shots / f"{name}-dialog.png")
-        (shots / "trace.jsonl").write_text("\n".join(json.dumps(l) for l in found["trace"]) + "\n")
-        print(f"\npreview test artifacts (screenshots, trace): {shots}", file=sys.stderr)
         return found
     finally:
+        keep_artifacts(found, trace, shots)
         ws.remove()
+
+
+def keep_artifacts(found, trace, shots):
+    """Screenshots (whole screen and the dialog alone) and the preview's trace, pass or fail."""
+    found["trace"] = trace_lines(trace)
+    win = found.get("window", {})
+    for name, screen in found["screens"].items():
+        Image.fromarray(screen).save(shots / f"{name}-screen.png")
+        if win:
+            x, y, w, h = (int(win[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+            Image.fromarray(screen[y:y + h, x:x + w]).save(shots / f"{name}-dialog.png")
+    (shots / "trace.jsonl").write_text("".join(json.dumps(line) + "\n" for line in found["trace"]))
+    print(f"\npreview test artifacts (screenshots, trace): {shots}", file=sys.stderr)
 
 
 def picture(found, line):
