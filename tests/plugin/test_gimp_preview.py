@@ -130,7 +130,7 @@ def preview_run(repo_dir, shared_images, fixture_weights):
                 geo = sess.run(["xdotool", "getwindowgeometry", "--shell", wid], denv, timeout=30).stdout
                 found["window"] = dict(line.split("=", 1) for line in geo.split())
                 x, y, w, h = done["scales"][0]
-                sess.run(["xdotool", "mousemove", str(x + w - 3), str(y + h // 2), "click", "1"], denv, timeout=30)
+                sess.run(["xdotool", "mousemove", str(x + w * 7 // 8), str(y + h // 2), "click", "1"], denv, timeout=30)
                 after = wait_line(lambda l: l["what"] == "shown" and l["kind"] == "done" and l["strength"] > 0.8,
                                   300, "the preview after the strength change")
                 time.sleep(0.5)
