@@ -82,6 +82,7 @@ class Preview:
 
     # ------------------------------------------------------------------ widgets
     def _build(self, dialog):
+        self.dialog = dialog
         self.picture = Gtk.Image()
         self.picture.set_size_request(nc.PREVIEW_SIZE, nc.PREVIEW_SIZE)
         self.bar = Gtk.ProgressBar(show_text=True)
@@ -211,7 +212,7 @@ class Preview:
             return   # a snapshot replaced while we read it: the next one comes
         self.shown += 1
         if self.trace_dir:
-            copy = os.path.join(self.trace_dir, f"shown-{self.shown:03d}.png")
+            copy = os.path.join(self.trace_dir, f"shown-{os.getpid()}-{self.shown:03d}.png")
             shutil.copyfile(path, copy)
             GLib.idle_add(self._trace_shown, kind, copy)   # once it is drawn
 
@@ -242,9 +243,10 @@ class Preview:
                 scales.append(self._screen_rect(widget))
             if isinstance(widget, Gtk.Container):
                 stack.extend(widget.get_children())
+        ok = self.dialog.get_widget_for_response(Gtk.ResponseType.OK)
         self._trace("shown", kind=kind, copy=copy, strength=self.config.get_property("strength"),
                     picture=self._screen_rect(self.picture, pix.get_width(), pix.get_height()),
-                    scales=scales)
+                    scales=scales, ok=self._screen_rect(ok) if ok is not None else None)
         return False
 
     # ------------------------------------------------------------------ end

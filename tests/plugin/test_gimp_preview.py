@@ -143,10 +143,10 @@ def preview_run(repo_dir, shared_images, fixture_weights):
                 # --- second dialog: OK while the preview runs
                 n = len(trace_lines(trace))
                 wait_line(lambda l: l["what"] == "attached", 180, "the second dialog's preview", n)
-                wid2 = harness.wait_for(window, 60, "the second dialog")
-                wait_line(lambda l: l["what"] == "submit", 60, "the second preview job", n)
-                time.sleep(1.0)
-                key(wid2, "Return")
+                shown = wait_line(lambda l: l["what"] == "shown", LIMIT_S + 60, "the second dialog's preview", n)
+                assert shown["ok"], "the dialog's OK button was not found"
+                x, y, w, h = shown["ok"]   # OK while a preview job runs (the second of three snapshots)
+                sess.run(["xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "1"], denv, timeout=30)
                 found["ok_closed"] = wait_line(lambda l: l["what"] == "closed", 60, "the preview to close after OK", n)
                 found["engines_after_ok"] = engine_processes()
                 found["log"], _ = gimp_proc.communicate(timeout=600)
