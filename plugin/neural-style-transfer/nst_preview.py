@@ -107,6 +107,11 @@ class Preview:
         row.pack_start(self.frame, False, False, 0)
         content.pack_start(row, True, True, 0)
         row.show_all()
+        # With the fields moved, GTK's first focus lands on a field, where Return no longer
+        # reaches OK: start with OK focused, so Return is OK and Escape Cancel, as before.
+        ok = dialog.get_widget_for_response(Gtk.ResponseType.OK)
+        if ok is not None:
+            dialog.connect_after("map", lambda *_: ok.grab_focus())
 
     def _say(self, text, fraction=None):
         self.label.set_text(text)
