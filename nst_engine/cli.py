@@ -61,8 +61,11 @@ def _region(text: str) -> Region:
     return Region(styles=[style], mask=mask, weight=weight)
 
 
-def add_common(p: argparse.ArgumentParser) -> None:
-    """Options every command shares: network, device, reporting, cancellation."""
+def add_common(p: argparse.ArgumentParser, watch_stdin_dest: str = "watch_stdin") -> None:
+    """Options every command shares: network, device, reporting, cancellation.
+
+    ``serve`` reads its jobs from stdin, so its ``--watch-stdin`` goes to another ``dest``:
+    main() must not start a second reader of stdin for it (EOF ends serve anyway)."""
     p.add_argument("--model", default="vgg19", help="vgg19 (default) or vgg16")
     p.add_argument("--weights", help="VGG state dict file (torchvision key names); also NST_WEIGHTS")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
@@ -74,7 +77,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="the network's memory layout: auto (measured), contiguous or channels-last")
     p.add_argument("--progress", choices=("json", "bar", "none"),
                    help="json: one event per line on stdout; bar: a progress bar (default on a terminal)")
-    p.add_argument("--watch-stdin", action="store_true",
+    p.add_argument("--watch-stdin", action="store_true", dest=watch_stdin_dest,
                    help="stop when standard input closes (for front ends that start the engine)")
 
 
@@ -111,12 +114,17 @@ def _add_stylize(sub) -> None:
     p.set_defaults(handler=_run_stylize)
 
 
+def stylize_request(args) -> StylizeRequest:
+    """Parsed ``stylize`` options → the request: for the command line and for ``serve``'s job lines."""
+    fields = {k: v for k, v in vars(args).items()
+              if k in StylizeRequest.__dataclass_fields__ and k not in ("styles", "regions")}
+    return StylizeRequest(**fields, styles=args.style, regions=args.region)
+
+
 def _run_stylize(args, reporter, token) -> int:
     from .transfer import stylize
 
-    fields = {k: v for k, v in vars(args).items()
-              if k in StylizeRequest.__dataclass_fields__ and k not in ("styles", "regions")}
-    req = StylizeRequest(**fields, styles=args.style, regions=args.region)
+    req = stylize_request(args)
     result = stylize(req, lambda event: reporter.emit(event.to_event()), token)
     reporter.emit(result.to_event())
     return 0
@@ -129,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import doctor
 
     doctor.register(sub)
+    from . import serve
+
+    serve.register(sub)
     try:
         from . import visualize_cli
     except ImportError:

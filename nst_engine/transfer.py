@@ -10,8 +10,10 @@
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -216,18 +218,21 @@ def pyramid_scales(size, n: int) -> list:
 class Objective:
     """J = α·J_content + β·J_style + γ·J_tv at one scale, with targets computed once."""
 
-    def __init__(self, net, req: StylizeRequest, plan_: _Plan, content: torch.Tensor, styles, masks):
+    def __init__(self, net, req: StylizeRequest, plan_: _Plan, content: torch.Tensor, styles, masks,
+                 grams_of=None):
+        """``grams_of(style tensor)`` → {layer: Gram}; default: computed here (``Reuse`` caches them)."""
         self.net, self.req, self.plan = net, req, plan_
         self.layers = list(dict.fromkeys([req.content_layer, *req.style_layers]))
+        grams_of = grams_of or (lambda style: style_grams(net, style, req.style_layers))
         with torch.no_grad():
             self.content_target = net(content, [req.content_layer])[req.content_layer]
             self.targets = []  # per region: ({layer: Gram}, {layer: mask or None}, weight)
             for region, region_styles, mask in zip(plan_.regions, styles, masks):
                 grams = {layer: 0 for layer in req.style_layers}
                 for style, share in zip(region_styles, region.blend):
-                    feats = net(style, req.style_layers)
+                    style_gram = grams_of(style)
                     for layer in req.style_layers:
-                        grams[layer] = grams[layer] + share * gram(feats[layer])
+                        grams[layer] = grams[layer] + share * style_gram[layer]
                 layer_masks = {layer: None for layer in req.style_layers}
                 if mask is not None:
                     down = carry_mask(mask, net.geometry(net.names[-1]))
@@ -246,6 +251,50 @@ class Objective:
         terms = {name: float(v.detach()) if torch.is_tensor(v) else float(v)
                  for name, v in (("content", content), ("style", style), ("tv", tv), ("total", total))}
         return total, terms
+
+
+def style_grams(net, style: torch.Tensor, layers) -> dict:
+    """{layer: Gram matrix} of one style image as the network sees it: the style targets."""
+    with torch.no_grad():
+        feats = net(style, layers)
+        return {layer: gram(feats[layer]) for layer in layers}
+
+
+class Reuse:
+    """What a long-lived engine (``serve``) keeps between ``stylize()`` calls: the loaded
+    networks and the style images' Gram targets.
+
+    Grams are keyed by a digest of the exact tensor the network sees (plus the network and the
+    layers), not by the style's file name: a changed file, result size, style scale or colour
+    option gives a different tensor, so a stale entry can never be hit, and the same style at
+    the same size is recomputed never. ``hits``/``misses`` count Gram look-ups (tests, logs).
+    """
+
+    def __init__(self, max_grams: int = 32):
+        self.networks = {}
+        self.grams = OrderedDict()
+        self.max_grams = max_grams
+        self.hits = self.misses = 0
+
+    def network(self, req: StylizeRequest, device) -> tuple:
+        key = (req.model, str(req.weights), req.pooling, req.content_layer, tuple(req.style_layers), str(device),
+               req.precision, req.layout)
+        if key not in self.networks:
+            self.networks[key] = network(req, device)
+        return self.networks[key]
+
+    def style_grams(self, net, style: torch.Tensor, layers) -> dict:
+        digest = hashlib.sha1(style.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        key = (id(net), tuple(layers), tuple(style.shape), digest)
+        if key in self.grams:
+            self.hits += 1
+            self.grams.move_to_end(key)
+            return self.grams[key]
+        self.misses += 1
+        self.grams[key] = style_grams(net, style, layers)
+        while len(self.grams) > self.max_grams:
+            self.grams.popitem(last=False)
+        return self.grams[key]
 
 
 # ----------------------------------------------------------------------------- running
@@ -328,11 +377,14 @@ def network(req: StylizeRequest, device, fresh: bool = False) -> tuple:
     return net, source, chosen
 
 
-def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeResult:
+def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse | None = None,
+            snapshots=None) -> StylizeResult:
     """Stylise ``request.content``; ``on_progress`` gets ``Started`` then ``Progress`` events.
 
     ``cancel`` (a ``CancelToken``) is checked once per optimisation step; a
-    cancelled run raises ``Cancelled`` and writes nothing.
+    cancelled run raises ``Cancelled`` and writes nothing. ``reuse`` keeps the network
+    and style Grams between calls (``serve``). ``snapshots`` = (every N steps,
+    callback(Progress, PIL image)): the picture so far, for previews that show it early.
     """
     t0 = time.perf_counter()
     req = request
@@ -344,7 +396,7 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
     device = devices.pick(req.device)
     if req.threads:
         torch.set_num_threads(int(req.threads))
-    net, source, chosen = network(req, device)
+    net, source, chosen = network(req, device) if reuse is None else reuse.network(req, device)
     need_mb = _check_memory(net, req, plan_, device)
     check(cancel)
     emit = on_progress or (lambda _event: None)
@@ -372,7 +424,8 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
         content = images.resize_tensor(target_content, (h, w))
         masks = [_tensor_mask(r.mask, (h, w), device) for r in plan_.regions]
         union = _union(masks)
-        objective = Objective(net, req, plan_, content, _style_views(req, styles_t, (w, h), device), masks)
+        objective = Objective(net, req, plan_, content, _style_views(req, styles_t, (w, h), device), masks,
+                              None if reuse is None else (lambda s: reuse.style_grams(net, s, req.style_layers)))
         if x is None:
             x = content.clone() if req.init == "content" else torch.rand(content.shape, generator=generator).to(device)
         else:
@@ -402,23 +455,35 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None) -> StylizeRe
             fraction = (done_cost + costs[k] * step / steps) / total_cost
             elapsed = time.perf_counter() - t0
             eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
-            emit(Progress(k, len(plan_.scales), (w, h), step, steps, round(fraction, 5), round(elapsed, 3),
-                          None if eta is None else round(eta, 1), dict(terms)))
+            progress = Progress(k, len(plan_.scales), (w, h), step, steps, round(fraction, 5), round(elapsed, 3),
+                                None if eta is None else round(eta, 1), dict(terms))
+            emit(progress)
+            if snapshots and step % snapshots[0] == 0 and (step < steps or k < len(plan_.scales) - 1):
+                snapshots[1](progress, _render(x.detach().clamp(0, 1), content_full, plan_, req, device, (w, h)))
         done_cost += costs[k]
         x = _composite(x, content, union).detach().clamp(0, 1)
     check(cancel)
 
     with torch.no_grad():
         final_terms = objective(x)[1]
-        styled = color.recombine(x, content_full) if req.preserve_color == "luminance" else x
-        union = _union([_tensor_mask(r.mask, (out_h, out_w), device) for r in plan_.regions])
-        # Outside the region the result is the content itself, exactly (0·styled + 1·content).
-        result = _composite(styled, content_full, union)
-    image = _finish(images.to_pil(result), plan_.content, (out_w, out_h))
+    image = _render(x, content_full, plan_, req, device, (out_w, out_h))
     check(cancel)
     if req.output is not None:
         images.save_atomic(image, req.output)
     return StylizeResult(image, req.output, time.perf_counter() - t0, final_terms, (out_w, out_h))
+
+
+def _render(x, content_full, plan_: _Plan, req: StylizeRequest, device, size):
+    """``x`` (at ``size``) as the picture that is saved: the content's colours back (luminance),
+    the content itself outside the region, gray and alpha as the content had them."""
+    w, h = size
+    with torch.no_grad():
+        content = images.resize_tensor(content_full, (h, w))
+        styled = color.recombine(x, content) if req.preserve_color == "luminance" else x
+        union = _union([_tensor_mask(r.mask, (h, w), device) for r in plan_.regions])
+        # Outside the region the result is the content itself, exactly (0·styled + 1·content).
+        result = _composite(styled, content, union)
+    return _finish(images.to_pil(result), plan_.content, size)
 
 
 def _finish(image, content: images.SplitImage, size):

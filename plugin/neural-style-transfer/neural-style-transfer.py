@@ -168,6 +168,19 @@ def _style_choice(config):
     return "file", path
 
 
+def _style_png(style_kind, style, png_path):
+    """(a file the engine reads for the style, the new layer's name): a style layer or a file
+    Pillow cannot read is written to ``png_path``; the run and the preview both use this."""
+    if style_kind == "layer":
+        sw, sh = style.get_width(), style.get_height()
+        _export_png(_read(style, (0, 0, sw, sh), RGB), sw, sh, RGB, png_path)
+        return png_path, nc.style_layer_name(style.get_name(), is_file=False)
+    if style.lower().endswith(nc.ENGINE_READABLE):
+        return style, nc.style_layer_name(style)
+    _export_file_as_png(style, png_path)
+    return png_path, nc.style_layer_name(style)
+
+
 def stylize(procedure, image, drawables, config):
     layer = _target_layer(image, drawables)
     cfg = nc.load_config()
@@ -206,19 +219,7 @@ def stylize(procedure, image, drawables, config):
         if mask is not None:
             mask_png = run.file("mask.png")
             _export_png(mask, width, height, GRAY, mask_png)
-        if style_kind == "layer":
-            style_png = run.file("style.png")
-            sw, sh = style.get_width(), style.get_height()
-            _export_png(_read(style, (0, 0, sw, sh), RGB), sw, sh, RGB, style_png)
-            style_name = nc.style_layer_name(style.get_name(), is_file=False)
-        else:
-            if style.lower().endswith(nc.ENGINE_READABLE):
-                style_png = style
-            else:
-                style_png = run.file("style.png")
-                _export_file_as_png(style, style_png)
-            style_name = nc.style_layer_name(style)
-
+        style_png, style_name = _style_png(style_kind, style, run.file("style.png"))
         job = nc.Job(content=content_png, style=style_png, output=run.file("result.png"),
                      layer_size=(width, height), mask=mask_png,
                      strength=config.get_property("strength"),
@@ -467,10 +468,16 @@ def run(procedure, run_mode, image, drawables, config, data):
             cfg = None  # the run itself reports it
         dialog.get_label("nst-times", nc.preset_times_text(cfg and cfg.model, cfg and cfg.device), False, False)
 
+    def preview(dialog):   # the live preview beside the settings (nst_preview.py)
+        import nst_preview
+        return nst_preview.attach(dialog, config, image, drawables, _target_layer, _style_choice,
+                                  _style_png)
+
     if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(
             procedure, config, PROC_NAME, "Neural Style Transfer",
             ["style-source", "style-file", "style-layer", "strength", "preset",
-             "nst-times", "size", "preserve-color", "region", "seed", "iterations"], setup):
+             "nst-times", "size", "preserve-color", "region", "seed", "iterations"], setup,
+            preview):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     new, failed = _guarded(procedure, "Neural Style Transfer",
                            lambda: stylize(procedure, image, drawables, config))
@@ -479,8 +486,10 @@ def run(procedure, run_mode, image, drawables, config, data):
     return _success(procedure, GObject.Value(Gimp.Layer, new))
 
 
-def _dialog(procedure, config, proc_name, title, fields, setup=None) -> bool:
-    """Show the procedure's dialog; True when the user pressed OK."""
+def _dialog(procedure, config, proc_name, title, fields, setup=None, attach=None) -> bool:
+    """Show the procedure's dialog; True when the user pressed OK. ``attach(dialog)``, after
+    the fields are in, may add widgets and return something whose ``close()`` is called when
+    the dialog ends (OK, Cancel, window closed, or an error)."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
     GimpUi.init(proc_name)
@@ -488,7 +497,12 @@ def _dialog(procedure, config, proc_name, title, fields, setup=None) -> bool:
     if setup:
         setup(dialog)
     dialog.fill(fields)
-    ok = dialog.run()
+    attached = attach(dialog) if attach else None
+    try:
+        ok = dialog.run()
+    finally:
+        if attached is not None:
+            attached.close()
     dialog.destroy()
     return ok
 

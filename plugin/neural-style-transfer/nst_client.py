@@ -291,6 +291,12 @@ def engine_argv(cfg: Config, command: str, args: Sequence[str],
 
 def build_argv(cfg: Config, job: Job) -> List[str]:
     """The engine's ``stylize`` command line (docs/engine-protocol.md)."""
+    return engine_argv(cfg, "stylize", stylize_args(job), cfg.extra_args)
+
+
+def stylize_args(job: Job) -> List[str]:
+    """``stylize``'s arguments for ``job``: on the command line (build_argv) and in a ``serve``
+    job line (PreviewEngine) alike."""
     quality = PRESETS[job.preset][0] if job.preset in PRESETS else None
     if quality is None:
         raise NstError(f"Unknown preset {job.preset!r}: use one of {', '.join(PRESETS)}.")
@@ -305,7 +311,7 @@ def build_argv(cfg: Config, job: Job) -> List[str]:
         args += ["--iterations", str(int(job.iterations))]
     if job.mask:
         args += ["--mask", job.mask]
-    return engine_argv(cfg, "stylize", args, cfg.extra_args)
+    return args
 
 
 # --------------------------------------------------------------------------- visualize
@@ -593,14 +599,7 @@ def run_engine(argv: Sequence[str], env: Dict[str, str], stderr_path: str,
     The engine's stdin is a pipe that stays open while we run: with
     ``--watch-stdin`` the engine cancels itself when it reaches EOF, i.e. when this
     process dies (GIMP kills the plug-in when the user presses Cancel)."""
-    popen_kw = dict(popen_kw or {})
-    try:
-        with open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=err, env=env, close_fds=True, **popen_kw)
-    except OSError as e:
-        raise EngineError(f"cannot start the engine's Python {argv[0]}: {e}. {INSTALL_HINT}",
-                          code="internal", task=task)
+    proc = start_engine(argv, env, stderr_path, popen_kw, task)
     last: Optional[dict] = None
     try:
         assert proc.stdout is not None
@@ -651,6 +650,19 @@ def run_engine(argv: Sequence[str], env: Dict[str, str], stderr_path: str,
     raise EngineError(msg, code="internal", exit_code=rc, stderr_tail=stderr_tail, task=task)
 
 
+def start_engine(argv: Sequence[str], env: Dict[str, str], stderr_path: str,
+                 popen_kw: Optional[dict] = None, task: str = STYLIZE_TASK) -> subprocess.Popen:
+    """Start an engine command with pipes on stdin (kept open: see run_engine) and stdout,
+    stderr to ``stderr_path``; EngineError with advice when its Python cannot be started."""
+    try:
+        with open(stderr_path, "wb") as err:
+            return subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=err, env=env, close_fds=True, **dict(popen_kw or {}))
+    except OSError as e:
+        raise EngineError(f"cannot start the engine's Python {argv[0]}: {e}. {INSTALL_HINT}",
+                          code="internal", task=task)
+
+
 def stop_engine(proc: subprocess.Popen, timeout: float = 5.0) -> None:
     """Close the engine's stdin (it cancels), then terminate/kill if it lingers."""
     try:
@@ -669,6 +681,110 @@ def stop_engine(proc: subprocess.Popen, timeout: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+# --------------------------------------------------------------------------- preview
+
+# The dialog's preview: the engine's own objective at a small size, few iterations, one
+# scale, with a snapshot every few steps so a first picture appears before the run ends
+# (L-BFGS's first two steps hardly move the pixels, so snapshots start at step 3).
+PREVIEW_SIZE = 256
+PREVIEW_ITERATIONS = 12
+PREVIEW_SNAPSHOT_EVERY = 3
+PREVIEW_DEBOUNCE_MS = 300
+# Dialog settings that change the preview (the others set the full run's size and time).
+PREVIEW_SETTINGS = ("style-source", "style-file", "style-layer", "strength", "preserve-color",
+                    "region", "seed")
+
+
+def preview_job(content: str, style: str, output: str, size: Tuple[int, int],
+                mask: Optional[str] = None, strength: float = 0.5, preserve_color: bool = False,
+                seed: int = 0) -> Job:
+    """A preview job: ``content`` is already scaled to the preview's ``size``."""
+    return Job(content=content, style=style, output=output, layer_size=size, mask=mask,
+               strength=strength, preset="draft", size=PREVIEW_SIZE,
+               preserve_color=preserve_color, seed=seed, iterations=PREVIEW_ITERATIONS)
+
+
+def preview_size(width: int, height: int, longest: int = PREVIEW_SIZE) -> Tuple[int, int]:
+    """The preview's (w, h): the layer scaled so its longest side is at most ``longest``."""
+    scale = min(1.0, longest / max(width, height, 1))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+class EventLines:
+    """Bytes read in pieces (non-blocking) -> complete JSON-lines events."""
+
+    def __init__(self):
+        self._buf = b""
+
+    def feed(self, data: bytes) -> List[dict]:
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        return [ev for ev in map(parse_event, lines) if ev is not None]
+
+
+class PreviewEngine:
+    """One ``serve`` engine process for a dialog's lifetime (docs/engine-protocol.md, serve).
+
+    GIMP-independent: the dialog watches ``fileno()`` with its main loop and calls
+    ``read_events()`` when there is output, so nothing here ever blocks the dialog. Only the
+    latest job's events are returned (older ones were cancelled by the engine)."""
+
+    def __init__(self, cfg: Config, stderr_path: str, popen_kw: Optional[dict] = None,
+                 env: Optional[Dict[str, str]] = None):
+        self.cfg = cfg
+        self.stderr_path = stderr_path
+        argv = engine_argv(cfg, "serve", [])
+        self.proc = start_engine(argv, engine_env(cfg) if env is None else env, stderr_path,
+                                 popen_kw)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self.lines = EventLines()
+        self.current: Optional[int] = None
+        self._next_id = 0
+
+    def fileno(self) -> int:
+        return self.proc.stdout.fileno()
+
+    def submit(self, job: Job, snapshot_every: int = PREVIEW_SNAPSHOT_EVERY) -> int:
+        """Send ``job`` (the engine cancels the one running); return its id."""
+        self._next_id += 1
+        line = json.dumps({"id": self._next_id, "args": stylize_args(job) + list(self.cfg.extra_args),
+                           "snapshot_every": snapshot_every})
+        try:
+            self.proc.stdin.write(line.encode("utf-8") + b"\n")
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            raise EngineError("the preview engine stopped", exit_code=self.proc.poll(),
+                              stderr_tail=tail(self.stderr_path))
+        self.current = self._next_id
+        return self.current
+
+    def read_events(self) -> Tuple[List[dict], bool]:
+        """(the current job's events read so far, True when the engine's output has ended)."""
+        events, ended = [], False
+        while True:
+            try:
+                data = os.read(self.fileno(), 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                ended = True
+                break
+            if not data:
+                ended = True
+                break
+            events += self.lines.feed(data)
+        return [ev for ev in events if ev.get("id") == self.current], ended
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the engine (stdin EOF: it cancels the running job and exits) and reap it;
+        terminate, then kill, if it lingers (a preview writes nothing worth waiting for)."""
+        stop_engine(self.proc, timeout)
+        try:
+            self.proc.stdout.close()
+        except OSError:
+            pass
 
 
 # --------------------------------------------------------------------------- regions

@@ -159,3 +159,44 @@ def test_dialog_times_come_from_the_engines_own_calibration(engine_cfg, tmp_path
     text = nc.preset_times_text("vgg16", "cpu", cache)
     assert text != nc.PRESET_TIMES_TEXT and "Estimated for this computer" in text
     assert re.search(r"draft about \d+ s", text), text
+
+
+def _pump(engine, until, timeout=300):
+    """Collect the preview engine's events as the dialog does: wait for output (select, like
+    GLib's IO watch), then read what is there without blocking."""
+    import select
+    events, t = [], time.time()
+    while time.time() - t < timeout:
+        ready, _, _ = select.select([engine.fileno()], [], [], 1.0)
+        if ready:
+            new, ended = engine.read_events()
+            events += new
+            if ended or any(until(e) for e in new):
+                return events
+    raise AssertionError(f"no end after {timeout}s: {events[-3:]}")
+
+
+def test_preview_engine_newest_job_wins_and_close_reaps(engine_cfg, content_png, shared_images, tmp_path):
+    """PreviewEngine (the dialog's client of ``serve``): a second job cancels the first, only
+    the current job's events come back, snapshots arrive before the end, close() reaps."""
+    engine = nc.PreviewEngine(engine_cfg, str(tmp_path / "serve.log"), nc.popen_kwargs(engine_cfg, str(tmp_path)))
+    try:
+        t = time.time()
+        assert engine.read_events() == ([], False) and time.time() - t < 0.5   # never blocks
+        style = str(shared_images / "starry_night.jpg")
+        slow = nc.preview_job(str(content_png), style, str(tmp_path / "slow.png"), (96, 72))
+        slow.iterations = 500
+        first = engine.submit(slow)
+        _pump(engine, lambda e: e["event"] == "progress")
+        second = engine.submit(nc.preview_job(str(content_png), style, str(tmp_path / "p.png"), (96, 72),
+                                              strength=0.8))
+        assert second == first + 1
+        events = _pump(engine, lambda e: e["event"] in ("done", "error"))
+        assert {e["id"] for e in events} == {second}
+        assert events[-1]["event"] == "done", events[-1]
+        assert [e["step"] for e in events if e["event"] == "snapshot"] == [3, 6, 9]
+        assert not (tmp_path / "slow.png").exists()
+    finally:
+        t = time.time()
+        engine.close()
+    assert engine.proc.returncode == 0 and time.time() - t < 10

@@ -772,3 +772,48 @@ def test_preset_times_fall_back_to_the_typical_times(tmp_path, content):
     assert nc.preset_times_text("vgg16", "cpu", env) == nc.PRESET_TIMES_TEXT
     other_device = calibration(tmp_path, {"g": {"model": "vgg16", "device": "cuda", "estimates": estimates(1)}})
     assert nc.preset_times_text("vgg16", "cpu", other_device) == nc.PRESET_TIMES_TEXT
+
+
+def test_event_lines_split_reads_anywhere():
+    lines = nc.EventLines()
+    assert lines.feed(b'{"event": "start", "id": 1}\n{"event": "pro') == [{"event": "start", "id": 1}]
+    assert lines.feed(b'gress", "id": 1}\nnoise\n') == [{"event": "progress", "id": 1}]
+    assert lines.feed(b"") == []
+
+
+def test_preview_job_and_size():
+    assert nc.preview_size(1024, 768) == (256, 192)
+    assert nc.preview_size(100, 50) == (100, 50)   # small layers are not enlarged
+    job = nc.preview_job("c.png", "s.png", "o.png", (256, 192), strength=0.7, seed=4)
+    args = nc.stylize_args(job)
+    assert opt(args, "--size") == "256" and opt(args, "--iterations") == str(nc.PREVIEW_ITERATIONS)
+    assert opt(args, "--strength") == "0.7" and opt(args, "--seed") == "4"
+    # the full run's command line is the same arguments behind the engine's prefix
+    full = nc.build_argv(cfg(), job)
+    assert full[3] == "stylize" and full[4:4 + len(args)] == args
+
+
+def test_preview_engine_filters_old_jobs_and_stops(tmp_path):
+    """A fake ``serve``: events of an older job are dropped, stdin EOF ends it, close() reaps."""
+    script = fake(tmp_path, """
+        for line in sys.stdin:
+            job = json.loads(line)
+            ev(event="progress", id=job["id"] - 1, step=1)   # a late event of the previous job
+            ev(event="done", id=job["id"], output="o.png")
+    """)
+    wrapper = tmp_path / "python"   # stands in for the engine's interpreter: runs the fake
+    wrapper.write_text(f'#!/bin/sh\nexec "{script[0]}" "{script[1]}" "$@"\n')
+    wrapper.chmod(0o755)
+    engine = nc.PreviewEngine(nc.Config(path="<t>", engine_python=str(wrapper)), str(tmp_path / "err.log"),
+                              env=nc.engine_env())
+    assert engine.proc.args[1:4] == ["-m", "nst_engine", "serve"] and "--progress" in engine.proc.args
+    try:
+        engine.submit(nc.preview_job("c.png", "s.png", "o.png", (64, 48)))
+        deadline, events = time.time() + 20, []
+        while not events and time.time() < deadline:
+            events = engine.read_events()[0]
+            time.sleep(0.05)
+        assert events == [{"event": "done", "id": 1, "output": "o.png"}]
+    finally:
+        engine.close()
+    assert engine.proc.returncode == 0

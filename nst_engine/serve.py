@@ -1,0 +1,250 @@
+"""``serve``: one long-lived engine process for many ``stylize`` jobs.
+
+For front ends that stylise again and again (the plug-in's live preview, scripts that
+stylise many layers): the network is loaded once, and the style's Gram targets are
+reused while the style (as the network sees it) stays the same (``transfer.Reuse``).
+
+Protocol (docs/engine-protocol.md, "serve"): one JSON object per line on stdin,
+``{"id": ID, "args": [stylize arguments...], "snapshot_every": N}`` or
+``{"cancel": ID}``; every job's events go to stdout as JSON lines tagged with its
+``id``, ending with ``done`` or ``error``. One job runs at a time: a newer job cancels
+the running one (and replaces one still waiting). EOF on stdin ends the process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cancel import CancelToken
+from .errors import EngineError, bad_input
+from .events import JsonReporter
+
+SNAPSHOT_SUFFIX = "-snapshot.png"
+
+
+@dataclass
+class Job:
+    id: object
+    args: list
+    snapshot_every: int = 0
+
+
+def register(sub) -> None:
+    from .cli import add_common
+
+    p = sub.add_parser("serve", help="run stylize jobs read from stdin, one JSON object per line",
+                       description="Long-lived engine: reads stylize jobs as JSON lines on stdin, reports their "
+                                   "events as JSON lines on stdout (docs/engine-protocol.md). Needs --progress json.")
+    add_common(p, watch_stdin_dest="serve_watch_stdin")  # accepted; EOF always ends serve
+    p.set_defaults(handler=_run_serve)
+
+
+def parse_line(line: bytes | str):
+    """A stdin line → ``Job``, ``("cancel", id)``, or raise ``bad_input`` saying what a line must be."""
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    try:
+        msg = json.loads(text)
+    except ValueError as exc:
+        raise bad_input(f"a job line must be one JSON object ({exc}); got {text.strip()[:80]!r}")
+    if not isinstance(msg, dict):
+        raise bad_input("a job line must be a JSON object: {\"id\": ..., \"args\": [...]} or {\"cancel\": ID}")
+    if "cancel" in msg:
+        return ("cancel", msg["cancel"])
+    if "id" not in msg or not isinstance(msg["id"], (str, int)) or isinstance(msg["id"], bool):
+        raise bad_input("a job needs an \"id\" (a string or a whole number) to tag its events")
+    args = msg.get("args")
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise bad_input(f"job {msg['id']!r}: \"args\" must be a list of strings (stylize's arguments)")
+    every = msg.get("snapshot_every", 0)
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        raise bad_input(f"job {msg['id']!r}: \"snapshot_every\" must be a whole number ≥ 0")
+    return Job(msg["id"], args, every)
+
+
+def _id_of(line: bytes):
+    """The id of a job line that was refused, when it has a usable one (else None)."""
+    try:
+        job_id = json.loads(line).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return job_id if isinstance(job_id, (str, int)) and not isinstance(job_id, bool) else None
+
+
+class _JobToken(CancelToken):
+    """One job's cancel token that also stops on the process-wide one (SIGINT/SIGTERM)."""
+
+    def __init__(self, stop: CancelToken):
+        super().__init__()
+        self.stop = stop
+
+    def check(self) -> None:
+        if self.stop.cancelled:
+            self.cancel(self.stop.reason)
+        super().check()
+
+
+class Server:
+    """The job slot shared by the stdin reader (a thread) and the job runner (the main thread)."""
+
+    def __init__(self, reporter, common_argv: list, stop: CancelToken):
+        self.reporter, self.common_argv, self.stop = reporter, common_argv, stop
+        self.reuse = None  # transfer.Reuse, made with the first job (importing torch takes a while)
+        self.cond = threading.Condition()
+        self.pending: Job | None = None
+        self.running: tuple | None = None  # (job id, token)
+        self.eof = False
+        self._emit_lock = threading.Lock()
+
+    def emit(self, event: dict) -> None:
+        head = {k: event[k] for k in ("event", "id") if k in event}  # "event" first, then the job's "id"
+        event = {**head, **event}
+        with self._emit_lock:
+            self.reporter.emit(event)
+
+    def _cancelled(self, job_id, why: str) -> None:
+        self.emit({"event": "error", "id": job_id, "code": "cancelled", "message": f"{why}; nothing was written"})
+
+    # --------------------------------------------------------------- reader side
+    def offer(self, line: bytes) -> None:
+        """Take one stdin line: queue a job (cancelling what it replaces) or cancel one."""
+        if not line.strip():
+            return
+        try:
+            msg = parse_line(line)
+        except EngineError as exc:
+            self.emit({"event": "error", "id": _id_of(line), "code": exc.code, "message": exc.message})
+            return
+        with self.cond:
+            if isinstance(msg, Job):
+                if self.pending is not None:
+                    self._cancelled(self.pending.id, f"replaced by job {msg.id!r}")
+                self.pending = msg
+                if self.running is not None:
+                    self.running[1].cancel(f"replaced by job {msg.id!r}")
+            else:
+                target = msg[1]
+                if self.pending is not None and self.pending.id == target:
+                    self._cancelled(target, "cancelled")
+                    self.pending = None
+                if self.running is not None and self.running[0] == target:
+                    self.running[1].cancel("cancelled")
+            self.cond.notify_all()
+
+    def close_input(self) -> None:
+        """stdin reached EOF (the parent is done or gone): stop the running job, drop the waiting one."""
+        with self.cond:
+            self.eof = True
+            if self.pending is not None:
+                self._cancelled(self.pending.id, "standard input closed")
+                self.pending = None
+            if self.running is not None:
+                self.running[1].cancel("standard input closed")
+            self.cond.notify_all()
+
+    def read(self, fd: int) -> None:
+        # os.read, not sys.stdin: see cancel.install (a daemon thread blocked in the buffered
+        # reader makes interpreter shutdown abort).
+        buf = b""
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    self.offer(line)
+        except OSError:
+            pass
+        if buf.strip():
+            self.offer(buf)
+        self.close_input()
+
+    # --------------------------------------------------------------- runner side
+    def run(self, fd: int) -> None:
+        """Serve jobs read from ``fd`` until it reaches EOF (or SIGINT/SIGTERM)."""
+        threading.Thread(target=self.read, args=(fd,), name="serve-stdin", daemon=True).start()
+        self.emit({"event": "ready", "command": "serve", "pid": os.getpid()})
+        while True:
+            job = self.next_job()
+            if job is None:
+                return
+            self.run_job(job)
+
+    def next_job(self) -> Job | None:
+        with self.cond:
+            while self.pending is None and not self.eof and not self.stop.cancelled:
+                self.cond.wait(0.2)
+            if self.pending is None:
+                return None
+            job, self.pending = self.pending, None
+            self.running = (job.id, _JobToken(self.stop))
+            return job
+
+    def run_job(self, job: Job) -> None:
+        token = self.running[1]
+        tag = {"id": job.id}
+        try:
+            self._stylize(job, token, tag)
+        except EngineError as exc:
+            self.emit({"event": "error", **tag, "code": exc.code, "message": exc.message})
+        except MemoryError:
+            self.emit({"event": "error", **tag, "code": "out_of_memory",
+                       "message": "ran out of memory; use a smaller --size"})
+        except Exception as exc:  # a bug in one job: report it, keep serving
+            traceback.print_exc()
+            code = "out_of_memory" if type(exc).__name__ == "OutOfMemoryError" else "internal"
+            self.emit({"event": "error", **tag, "code": code, "message": f"{type(exc).__name__}: {exc}"})
+        finally:
+            with self.cond:
+                self.running = None
+
+    def _stylize(self, job: Job, token, tag: dict) -> None:
+        from .cli import build_parser, stylize_request
+        from .images import save_atomic
+        from .transfer import Reuse, stylize
+
+        self.reuse = self.reuse or Reuse()
+        try:
+            args = build_parser().parse_args(["stylize", *self.common_argv, *job.args])
+        except SystemExit:  # --help / --version in a job: argparse printed and wants to exit
+            raise bad_input(f"job {job.id!r}: help and version options are not jobs")
+        req = stylize_request(args)
+        snapshots = None
+        if job.snapshot_every:
+            out = Path(req.output)
+            path = out.with_name(out.stem + SNAPSHOT_SUFFIX)
+
+            def snap(progress, image):
+                save_atomic(image, path)
+                self.emit({"event": "snapshot", **tag, "path": str(path), "scale": progress.scale,
+                           "step": progress.step, "steps": progress.steps, "fraction": progress.fraction})
+
+            snapshots = (job.snapshot_every, snap)
+        result = stylize(req, lambda ev: self.emit({**tag, **ev.to_event()}), token, self.reuse, snapshots)
+        self.emit({**tag, **result.to_event(), "style_stats": {"reused": self.reuse.hits,
+                                                               "computed": self.reuse.misses}})
+
+
+def _run_serve(args, reporter, stop) -> int:
+    if not isinstance(reporter, JsonReporter):
+        raise bad_input("serve speaks JSON lines: add --progress json")
+    common = []
+    for name in ("model", "weights", "device", "threads"):
+        value = getattr(args, name)
+        if value is not None:
+            common += [f"--{name}", str(value)]
+    Server(reporter, common, stop).run(sys.stdin.fileno())
+    # Every job has ended and written its last event: leave at once. The parent is waiting
+    # (a dialog closing); tearing torch down the normal way took 7 s on a loaded 2-core CPU,
+    # and there is nothing left to clean up (outputs are written atomically).
+    reporter.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130 if stop.cancelled else 0)
+

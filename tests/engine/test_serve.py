@@ -1,0 +1,270 @@
+"""``serve``: many stylize jobs in one process (tiny random network: fast, no weights).
+
+The Server is driven through a real pipe, as stdin would be; the reporter records the
+events and, from inside the event stream, sends the next line (a newer job, a cancel),
+so the timing is the protocol's own, not a sleep."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine_helpers import noise_image
+from nst_engine import StylizeRequest, cli, stylize
+from nst_engine import transfer as stylize_mod
+from nst_engine.cancel import CancelToken
+from nst_engine.serve import SNAPSHOT_SUFFIX, Job, Server, parse_line
+
+
+class Recorder:
+    """A reporter that keeps the events and lets a test react to them (write to the pipe)."""
+
+    def __init__(self, react=None):
+        self.events, self.react = [], react
+
+    def emit(self, event):
+        json.dumps(event, allow_nan=False)  # every event must be a valid JSON line
+        self.events.append(event)
+        if self.react:
+            self.react(event)
+
+    def of(self, job_id):
+        return [e for e in self.events if e.get("id") == job_id]
+
+
+def job_line(job_id, content, style, out, *extra, snapshot_every=0):
+    args = [str(content), "--style", str(style), "-o", str(out), *extra]
+    return (json.dumps({"id": job_id, "args": args, "snapshot_every": snapshot_every}) + "\n").encode()
+
+
+def close_after(job_id):
+    """Close stdin once ``job_id`` has ended (EOF would cancel it: stdin must stay open till then)."""
+    def factory(write, close):
+        return lambda ev: close() if ev.get("id") == job_id and ev["event"] in ("done", "error") else None
+    return factory
+
+
+def serve(lines, react_factory):
+    """Run a Server on a pipe: ``lines`` are written first; ``react_factory(write, close)`` may
+    write more while events arrive, and closes the pipe. Returns the Recorder after EOF ended
+    the server."""
+    r, w = os.pipe()
+    closed = []
+
+    def write(data):
+        os.write(w, data)
+
+    def close():
+        if not closed:
+            closed.append(True)
+            os.close(w)
+
+    rec = Recorder(react_factory(write, close))
+    server = Server(rec, [], CancelToken())
+    for line in lines:
+        write(line)
+    try:
+        server.run(r)
+    finally:
+        close()
+        os.close(r)
+    return rec, server
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """The tiny network, counting how often the weights are loaded."""
+    from engine_helpers import tiny_vgg
+    count = []
+
+    def load(model, weights, pooling):
+        count.append(model)
+        return tiny_vgg(), "tiny-random"
+
+    monkeypatch.setattr(stylize_mod, "load_features", load)
+    return count
+
+
+def test_jobs_share_one_network_and_reuse_the_style_statistics(loads, images, tmp_path):
+    content, style = images
+    style2 = tmp_path / "style2.png"
+    noise_image(64, 64, seed=11).save(style2)
+
+    def react(write, close):
+        sent = []
+
+        def on(ev):
+            if ev["event"] in ("done", "error") and ev.get("id") is not None:
+                nxt = {"a": job_line("b", content, style, tmp_path / "b.png", "--iterations", "2",
+                                     "--strength", "0.9"),
+                       "b": job_line("c", content, style2, tmp_path / "c.png", "--iterations", "2")}.get(ev["id"])
+                if nxt and ev["id"] not in sent:
+                    sent.append(ev["id"])
+                    write(nxt)
+                elif ev["id"] == "c":
+                    close()
+        return on
+
+    rec, server = serve([job_line("a", content, style, tmp_path / "a.png", "--iterations", "2")], react)
+    assert rec.events[0]["event"] == "ready"
+    done = {e["id"]: e for e in rec.events if e["event"] == "done"}
+    assert set(done) == {"a", "b", "c"}, [e for e in rec.events if e["event"] == "error"]
+    assert len(loads) == 1  # the network was loaded once for three jobs
+    # a: computed; b: same style, other strength → reused; c: another style → computed
+    assert done["a"]["style_stats"] == {"reused": 0, "computed": 1}
+    assert done["b"]["style_stats"] == {"reused": 1, "computed": 1}
+    assert done["c"]["style_stats"] == {"reused": 1, "computed": 2}
+    for job_id in "abc":
+        kinds = [e["event"] for e in rec.of(job_id)]
+        assert kinds[0] == "start" and kinds[-1] == "done" and "progress" in kinds
+        assert (tmp_path / f"{job_id}.png").exists()
+    assert all(list(e)[:2] == ["event", "id"] for e in rec.events if "id" in e)
+
+
+def test_reused_statistics_give_the_same_picture(tiny_network, images, tmp_path):
+    """Caching must not change results: a job in serve = the same stylize() call on its own."""
+    content, style = images
+    rec, _ = serve([job_line("a", content, style, tmp_path / "a.png", "--iterations", "3")], close_after("a"))
+    alone = stylize(StylizeRequest(content=str(content), styles=[str(style)], iterations=3))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(alone.image))
+    reuse = stylize_mod.Reuse()
+    for _ in range(2):
+        again = stylize(StylizeRequest(content=str(content), styles=[str(style)], iterations=3), reuse=reuse)
+        assert np.array_equal(np.asarray(again.image), np.asarray(alone.image))
+    assert (reuse.hits, reuse.misses) == (1, 1)
+
+
+def test_a_newer_job_cancels_the_running_one(tiny_network, images, tmp_path):
+    content, style = images
+
+    def react(write, close):
+        def on(ev):
+            if ev.get("id") == "slow" and ev["event"] == "progress" and ev["step"] == 2:
+                write(job_line("fast", content, style, tmp_path / "fast.png", "--iterations", "2"))
+            if ev.get("id") == "fast" and ev["event"] in ("done", "error"):
+                close()
+        return on
+
+    rec, _ = serve([job_line("slow", content, style, tmp_path / "slow.png", "--iterations", "500")], react)
+    slow = rec.of("slow")
+    assert slow[-1]["event"] == "error" and slow[-1]["code"] == "cancelled", slow[-1]
+    assert "replaced by job 'fast'" in slow[-1]["message"]
+    assert max(e.get("step", 0) for e in slow) < 10  # stopped within a step or so, not after 500
+    assert not (tmp_path / "slow.png").exists()
+    assert rec.of("fast")[-1]["event"] == "done"
+
+
+def test_cancel_line_and_eof(tiny_network, images, tmp_path):
+    content, style = images
+
+    def react(write, close):
+        def on(ev):
+            if ev.get("id") == 7 and ev["event"] == "progress" and ev["step"] == 1:
+                write(b'{"cancel": 7}\n')
+            if ev.get("id") == 7 and ev["event"] == "error":
+                close()
+        return on
+
+    rec, _ = serve([job_line(7, content, style, tmp_path / "x.png", "--iterations", "500")], react)
+    assert rec.of(7)[-1]["code"] == "cancelled"
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_eof_stops_the_running_job(tiny_network, images, tmp_path):
+    content, style = images
+
+    def react(write, close):
+        def on(ev):
+            if ev.get("id") == "j" and ev["event"] == "progress" and ev["step"] == 1:
+                close()
+        return on
+
+    rec, _ = serve([job_line("j", content, style, tmp_path / "j.png", "--iterations", "500")], react)
+    last = rec.of("j")[-1]
+    assert last["code"] == "cancelled" and "standard input closed" in last["message"]
+
+
+def test_snapshots_show_the_picture_so_far(tiny_network, images, tmp_path):
+    content, style = images
+    rec, _ = serve([job_line("s", content, style, tmp_path / "s.png", "--iterations", "5", snapshot_every=2)], close_after("s"))
+    snaps = [e for e in rec.of("s") if e["event"] == "snapshot"]
+    assert [e["step"] for e in snaps] == [2, 4]  # not at the last step: that is the result itself
+    path = tmp_path / ("s" + SNAPSHOT_SUFFIX)
+    assert snaps[0]["path"] == str(path)
+    assert Image.open(path).size == Image.open(tmp_path / "s.png").size
+    assert rec.of("s")[-1]["event"] == "done"
+
+
+def test_bad_lines_get_errors_and_serving_goes_on(tiny_network, images, tmp_path):
+    content, style = images
+    rec, _ = serve([b"not json\n", b"[1, 2]\n", b'{"args": []}\n', b'{"id": "n", "args": "x"}\n',
+                    b'{"id": "h", "args": ["--help"]}\n',
+                    job_line("nostyle", content, tmp_path / "missing.png", tmp_path / "o.png"),
+                    job_line("ok", content, style, tmp_path / "ok.png", "--iterations", "1")], close_after("ok"))
+    errors = [e for e in rec.events if e["event"] == "error"]
+    # The jobs before "ok" are either refused at once or replaced by the next line; each gets
+    # exactly one error event, and none is silently lost.
+    assert [e["code"] for e in errors if e["id"] is None] == ["bad_input"] * 3
+    assert any(e["id"] == "n" and "must be a list of strings" in e["message"] for e in errors)
+    for job_id in ("h", "nostyle"):
+        ends = [e for e in rec.of(job_id) if e["event"] == "error"]
+        assert len(ends) == 1 and ends[0]["code"] in ("bad_input", "cancelled"), ends
+    assert rec.of("ok")[-1]["event"] == "done"
+
+
+def test_parse_line():
+    assert parse_line(b'{"cancel": "a"}') == ("cancel", "a")
+    assert parse_line('{"id": 3, "args": ["c.png"]}') == Job(3, ["c.png"], 0)
+    for bad, fragment in ((b"{", "one JSON object"), (b'{"id": true, "args": []}', "needs an \"id\""),
+                          (b'{"id": 1, "args": [], "snapshot_every": -1}', "snapshot_every")):
+        with pytest.raises(Exception, match=fragment):
+            parse_line(bad)
+
+
+def test_serve_needs_json_progress():
+    assert cli.main(["serve", "--progress", "none"]) == 2
+
+
+@pytest.mark.slow
+def test_real_weights_serve_process(shared_images, fixture_weights, tmp_path):
+    """The real command with the VGG16 fixture: two jobs over one process, the second reusing
+    the style's statistics; closing stdin ends the process with status 0."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "nst_engine", "serve", "--progress", "json", "--watch-stdin",
+                             "--model", "vgg16", "--weights", str(fixture_weights)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    content, style = shared_images / "tubingen.jpg", shared_images / "starry_night.jpg"
+
+    def until_end(job_id):
+        events = []
+        for raw in proc.stdout:
+            ev = json.loads(raw)
+            events.append(ev)
+            if ev.get("id") == job_id and ev["event"] in ("done", "error"):
+                return events
+        raise AssertionError(f"the engine ended before job {job_id}: {proc.stderr.read()[-2000:]}")
+
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "ready"
+        done = {}
+        for job_id, strength in (("first", "0.5"), ("second", "0.9")):
+            proc.stdin.write(job_line(job_id, content, style, tmp_path / f"{job_id}.png", "--size", "64",
+                                      "--iterations", "8", "--strength", strength, snapshot_every=3))
+            proc.stdin.flush()
+            events = until_end(job_id)
+            assert events[-1]["event"] == "done", events[-1]
+            assert any(e["event"] == "snapshot" for e in events)
+            done[job_id] = events[-1]
+        assert done["second"]["style_stats"] == {"reused": 1, "computed": 1}
+        src = np.asarray(Image.open(content).convert("RGB").resize((64, 48), Image.Resampling.LANCZOS), float)
+        for job_id in done:
+            assert np.abs(np.asarray(Image.open(tmp_path / f"{job_id}.png"), float) - src).mean() > 3
+        proc.stdin.close()
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
