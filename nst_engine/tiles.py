@@ -143,45 +143,61 @@ class TiledObjective:
                         for layer in self.req.style_layers})
         return out
 
-    def value_and_grad(self, image: torch.Tensor) -> tuple:
-        """(total, {term: value}, ∂total/∂image) for a full-size ``image`` (no grad needed on it)."""
-        image = image.detach()
+    def _content_term(self, feats, i) -> torch.Tensor:
+        layer = self.req.content_layer
+        f = core_of(feats[layer], self.tiles[i], self.strides[layer], self.hw)
+        return (f - self.content_cores[i]).pow(2).sum() / self.content_norm
+
+    def _pass_one(self, image) -> tuple:
+        """The whole image's Grams (per region) and content term: one forward per tile."""
         grams = [{layer: 0 for layer in self.req.style_layers} for _ in self.targets]
-        with torch.no_grad():  # pass 1: the whole image's Grams
+        content = 0.0
+        with torch.no_grad():
             for i, t in enumerate(self.tiles):
                 check(self.cancel)
-                feats = self.net(crop(image, t.crop), self.req.style_layers)
+                feats = self.net(crop(image, t.crop), self.layers)
+                content += float(self._content_term(feats, i))
                 for r, tile_grams in enumerate(self._tile_grams(feats, i)):
                     for layer, g in tile_grams.items():
                         grams[r][layer] = grams[r][layer] + g
+        return grams, content
+
+    def value(self, image: torch.Tensor) -> dict:
+        """{term: value} of a full-size ``image``."""
+        return self._evaluate(image.detach(), with_grad=False)[1]
+
+    def value_and_grad(self, image: torch.Tensor) -> tuple:
+        """(total, {term: value}, ∂total/∂image) for a full-size ``image`` (no grad needed on it)."""
+        return self._evaluate(image.detach(), with_grad=True)
+
+    def _evaluate(self, image, with_grad: bool) -> tuple:
+        grams, content = self._pass_one(image)
         style, d_grams = 0.0, []
         for (targets, weight), g, norms in zip(self.targets, grams, self.norms):
-            d = {}
+            d = {}  # ∂J/∂Gram: what pass 2 pulls back through each tile
             for layer, share in zip(self.req.style_layers, self.layer_weights):
                 diff = g[layer] - targets[layer]
                 style += weight * share * float(diff.pow(2).sum()) / norms[layer]
                 d[layer] = 2 * self.style_weight * weight * share * diff / norms[layer]
             d_grams.append(d)
-        grad, content = torch.zeros_like(image), 0.0
-        for i, t in enumerate(self.tiles):  # pass 2: each tile's gradient
+        grad = torch.zeros_like(image) if with_grad else None
+        for i, t in enumerate(self.tiles if with_grad else ()):  # pass 2: each tile's gradient
             check(self.cancel)
             x = crop(image, t.crop).clone().requires_grad_(True)
             feats = self.net(x, self.layers)
-            f = core_of(feats[self.req.content_layer], t, self.strides[self.req.content_layer], self.hw)
-            c = (f - self.content_cores[i]).pow(2).sum() / self.content_norm
-            surrogate = self.req.content_weight * c
+            surrogate = self.req.content_weight * self._content_term(feats, i)
             for d, tile_grams in zip(d_grams, self._tile_grams(feats, i)):
                 for layer, g in tile_grams.items():
                     surrogate = surrogate + (d[layer] * g).sum()
             surrogate.backward()
             crop(grad, t.crop).add_(x.grad)
-            content += float(c.detach())
         tv = 0.0
         if self.req.tv_weight:
-            y = image.clone().requires_grad_(True)
+            y = image.clone().requires_grad_(with_grad)
             term = tv_loss(y)
-            (self.req.tv_weight * term).backward()
-            grad += y.grad
+            if with_grad:
+                (self.req.tv_weight * term).backward()
+                grad += y.grad
             tv = float(term.detach())
         total = self.req.content_weight * content + self.style_weight * style + self.req.tv_weight * tv
         terms = {"content": content, "style": style, "tv": tv, "total": total}
