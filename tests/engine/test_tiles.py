@@ -84,3 +84,101 @@ def test_tiled_grams_of_a_large_style_match_the_whole_images():
     for layer in layers:
         err = float((tiled[layer] - whole[layer]).norm() / whole[layer].norm())
         assert err < 0.05, layer
+
+
+# ---------------------------------------------------------------- stylize() with tiles
+
+import hashlib  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from engine_helpers import noise_image, smooth_image  # noqa: E402
+from nst_engine import EngineError, stylize  # noqa: E402
+from nst_engine.cancel import CancelToken  # noqa: E402
+
+
+@pytest.fixture
+def big(tmp_path):
+    """A content larger than one 64 px tile (3 × 2 tiles), and a style."""
+    smooth_image(176, 128).save(tmp_path / "content.png")
+    noise_image(96, 96, seed=3).save(tmp_path / "style.png")
+    return tmp_path / "content.png", tmp_path / "style.png"
+
+
+def _run(big, tmp_path, name="o.png", events=None, **kw):
+    content, style = big
+    kw.setdefault("iterations", 3)
+    req = StylizeRequest(content=str(content), styles=[str(style)], output=str(tmp_path / name), tile=64, **kw)
+    result = stylize(req, (events.append if events is not None else None))
+    return np.asarray(Image.open(tmp_path / name)), result
+
+
+def test_tiled_run_reports_its_tiles_and_changes_the_whole_image(tiny_network, big, tmp_path):
+    events = []
+    out, result = _run(big, tmp_path, events=events)
+    assert events[0].tiles == [64] and events[0].output_size == (176, 128)
+    assert out.shape == (128, 176, 3)
+    src = np.asarray(Image.open(big[0])).astype(int)
+    assert np.abs(out - src).mean() > 1
+    whole = np.asarray(stylize(StylizeRequest(content=str(big[0]), styles=[str(big[1])], iterations=3)).image)
+    assert np.abs(out - whole.astype(int)).mean() < 0.05 * np.abs(whole - src).mean()  # the same picture
+    losses = [e.loss["total"] for e in events[1:]]
+    assert losses[-1] < losses[0]
+
+
+def test_tiled_outside_mask_is_bit_exact(tiny_network, big, tmp_path):
+    mask = np.zeros((128, 176), np.uint8)
+    mask[:, 90:] = 255  # crosses tile borders
+    mask[:, 86:90] = 128
+    Image.fromarray(mask, "L").save(tmp_path / "mask.png")
+    out, _ = _run(big, tmp_path, mask=str(tmp_path / "mask.png"))
+    src = np.asarray(Image.open(big[0]))
+    assert np.array_equal(out[:, :86], src[:, :86])
+    assert np.abs(out[:, 96:].astype(int) - src[:, 96:]).mean() > 1
+
+
+def test_tiled_alpha_gray_and_luminance_are_kept(tiny_network, big, tmp_path):
+    rgba = Image.open(big[0]).convert("RGBA")
+    alpha = np.tile(np.linspace(0, 255, 176, dtype=np.uint8), (128, 1))
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(tmp_path / "rgba.png")
+    out, _ = _run((tmp_path / "rgba.png", big[1]), tmp_path)
+    assert out.shape == (128, 176, 4) and np.array_equal(out[..., 3], alpha)
+    Image.open(big[0]).convert("L").save(tmp_path / "gray.png")
+    out, _ = _run((tmp_path / "gray.png", big[1]), tmp_path, "g.png")
+    assert out.ndim == 2
+    out, _ = _run(big, tmp_path, "l.png", preserve_color="luminance")
+    src = np.asarray(Image.open(big[0])).astype(float)
+    chroma = lambda a: a - a.mean(-1, keepdims=True)  # noqa: E731
+    plain, _ = _run(big, tmp_path, "p.png")
+    assert np.abs(chroma(out.astype(float)) - chroma(src)).mean() < np.abs(chroma(plain.astype(float)) - chroma(src)).mean()
+
+
+def test_tiled_runs_repeat_with_a_seed(tiny_network, big, tmp_path):
+    a, _ = _run(big, tmp_path, "a.png", init="noise", seed=5)
+    b, _ = _run(big, tmp_path, "b.png", init="noise", seed=5)
+    c, _ = _run(big, tmp_path, "c.png", init="noise", seed=6)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_cancel_stops_within_a_tile_and_writes_nothing(tiny_network, big, tmp_path, monkeypatch):
+    token, seen = CancelToken(), []
+    real = tiles.crop
+
+    def counting_crop(t, box):
+        seen.append(box)
+        if len(seen) == 9:  # inside the first step's first pass, between two tiles
+            token.cancel("test")
+        return real(t, box)
+
+    monkeypatch.setattr(tiles, "crop", counting_crop)
+    content, style = big
+    before = hashlib.sha256(content.read_bytes()).hexdigest()
+    with pytest.raises(EngineError) as err:
+        stylize(StylizeRequest(content=str(content), styles=[str(style)], output=str(tmp_path / "o.png"),
+                               tile=64, iterations=5), None, token)
+    assert err.value.code == "cancelled"
+    assert len(seen) <= 10  # one more tile at most
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.png"]
+    assert hashlib.sha256(content.read_bytes()).hexdigest() == before
