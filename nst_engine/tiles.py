@@ -208,3 +208,28 @@ def _cells(a: int, b: int, length: int, stride: int) -> int:
     """Grid cells of a layer at ``stride`` inside the pixel span [a, b) of an axis of ``length``."""
     end = length // stride if b == length else b // stride
     return end - a // stride
+
+
+def seam_ratio(image, tile_list, band: int = 2) -> float:
+    """Mean gradient magnitude of ``image`` (PIL or (H, W[, C]) array) within ``band`` px of
+    the tiles' inner borders, divided by its mean elsewhere: ≈1 when no seam shows."""
+    import numpy as np
+
+    a = np.asarray(image, dtype=np.float64)
+    a = a if a.ndim == 3 else a[..., None]
+    h, w = a.shape[:2]
+    gy = np.zeros((h, w))
+    gx = np.zeros((h, w))
+    gy[:-1] = np.abs(np.diff(a, axis=0)).sum(-1)
+    gx[:, :-1] = np.abs(np.diff(a, axis=1)).sum(-1)
+    magnitude = np.hypot(gy, gx)
+    near = np.zeros((h, w), bool)
+    for t in tile_list:
+        y0, y1, x0, x1 = t.core
+        for y in (y0, y1):
+            if 0 < y < h:
+                near[max(0, y - band):y + band, x0:x1] = True
+        for x in (x0, x1):
+            if 0 < x < w:
+                near[y0:y1, max(0, x - band):x + band] = True
+    return float(magnitude[near].mean() / magnitude[~near].mean())
