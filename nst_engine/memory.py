@@ -43,12 +43,12 @@ def estimate_bytes(net: VGGFeatures, size_hw, style_hws=(), history: int = 0) ->
     return BYTES * (3 * total + (2 * history + 12) * pixels + style_peak + weights) + OVERHEAD
 
 
-def tiled_bytes(net: VGGFeatures, size_hw, tile: int, halo: int, history: int, content_layer: str) -> int:
+def tiled_bytes(net: VGGFeatures, size_hw, crop_hw, history: int, content_layer: str) -> int:
     """Peak memory of a step computed tile by tile (tiles.py): one tile (core + halo) with its
     gradients, plus what stays full size: the image, its gradient, the content, the L-BFGS
-    history, and the content's features at ``content_layer`` (kept per tile core)."""
+    history, and the content's features at ``content_layer`` (kept per tile core).
+    ``crop_hw``: the largest tile with its halo."""
     h, w = size_hw
-    crop_hw = (min(h, tile + 2 * halo), min(w, tile + 2 * halo))
     one_tile = estimate_bytes(net, crop_hw, (crop_hw,), 0)
     info = net.layer_info()[content_layer]
     content_features = info.channels * (h // info.stride) * (w // info.stride)

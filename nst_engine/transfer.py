@@ -380,7 +380,9 @@ def _scale_need(net, req, size, steps: int, style_hws, have) -> tuple:
         if tile is None:
             need = memory.estimate_bytes(net, (h, w), style_hws, history)
         else:
-            need = memory.tiled_bytes(net, (h, w), tile, tiles.HALO, history, req.content_layer)
+            crop_hw = max(((y1 - y0, x1 - x0) for y0, y1, x0, x1 in (t.crop for t in tiles.layout((h, w), tile))),
+                          key=lambda hw: hw[0] * hw[1])
+            need = memory.tiled_bytes(net, (h, w), crop_hw, history, req.content_layer)
         if have is None or need <= 0.9 * have or tile == candidates[-1]:
             return tile, need
 
