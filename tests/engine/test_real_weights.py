@@ -136,3 +136,27 @@ def test_doctor_passes_with_real_weights(repo_dir, net):
     start = next(e for e in events if e["event"] == "start")
     assert start["numerics"] == {"precision": calibration["precision"], "layout": calibration["layout"],
                                  "how": "cached"}
+
+
+def test_tiled_run_matches_the_whole_image_and_shows_no_seam(shared_images, fixture_weights):
+    """Issue 14's seam check, with the real VGG16 at a size where both fit (512 px, 256 px tiles:
+    the halo is relatively larger than at 1024/512 px, so this is the harder case; the 1024/512
+    figures are in benchmarks/fullres.py's README section). Both runs are single-scale so every
+    step of the tiled one is tiled."""
+    from nst_engine import tiles
+
+    results = {}
+    for tile in (None, 256):
+        results[tile] = stylize(request(shared_images, fixture_weights, size=512, pyramid=False, iterations=6,
+                                        tile=tile))
+    whole, tiled = results[None], results[256]
+    assert tiled.size == whole.size == (512, 384)
+    assert tiled.loss["total"] == pytest.approx(whole.loss["total"], rel=0.05)
+    layout = tiles.layout((384, 512), 256)
+    assert len(layout) == 2 * 2
+    ratio = tiles.seam_ratio(tiled.image, layout)
+    assert 0.9 <= ratio <= 1.1, ratio
+    # the check can fail: pasting the two halves of different runs side by side makes a seam
+    pasted = np.asarray(tiled.image).copy()
+    pasted[:, 256:] = np.asarray(Image.open(shared_images / "tubingen.jpg").convert("RGB").resize((512, 384)))[:, 256:]
+    assert not 0.9 <= tiles.seam_ratio(pasted, layout) <= 1.1
