@@ -101,10 +101,17 @@ def main() -> None:
             tiled = timed(request(args, content, pyramid=False, tile=args.tile))
             w, h = tiled["size"]
             layout = tiles.layout((h, w), args.tile)
+            t_img, w_img = tiled.pop("image"), whole.pop("image")
+            if args.save:
+                t_img.save(args.save.replace(".png", "-tiled.png"))
+                w_img.save(args.save.replace(".png", "-whole.png"))
             out = {"whole": whole, "tiled": tiled,
                    "objective_ratio": round(tiled["objective"]["total"] / whole["objective"]["total"], 4),
-                   "seam_ratio_tiled": round(tiles.seam_ratio(tiled.pop("image"), layout), 4),
-                   "seam_ratio_whole_same_lines": round(tiles.seam_ratio(whole.pop("image"), layout), 4)}
+                   # border strips (±2 px) vs the rest of the picture, and vs their own ±16 px surroundings
+                   "seam_ratio_tiled": round(tiles.seam_ratio(t_img, layout), 4),
+                   "seam_ratio_whole_same_lines": round(tiles.seam_ratio(w_img, layout), 4),
+                   "seam_ratio_tiled_local": round(tiles.seam_ratio(t_img, layout, near=16), 4),
+                   "seam_ratio_whole_local": round(tiles.seam_ratio(w_img, layout, near=16), 4)}
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["cpu"] = cpu()
     out["threads"] = __import__("torch").get_num_threads()

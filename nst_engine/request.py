@@ -127,9 +127,12 @@ class Progress:
     elapsed_s: float
     eta_s: float | None
     loss: dict
+    tile: list | None = None  # [tiles done, tiles in this step] while a tiled step is under way
 
     def to_event(self) -> dict:
         label = f"scale {self.scale + 1}/{self.scales} step {self.step}/{self.steps}"
+        if self.tile:
+            label += f" tile {self.tile[0]}/{self.tile[1]}"
         return {"event": "progress", **asdict(self), "label": label}
 
 

@@ -96,8 +96,10 @@ class TiledObjective:
     as ``transfer.Objective`` builds them; ``content``: the content image at this scale.
     """
 
-    def __init__(self, net, req, layer_weights, style_weight, content, targets, tile: int, cancel=None):
-        self.net, self.req, self.cancel = net, req, cancel
+    def __init__(self, net, req, layer_weights, style_weight, content, targets, tile: int, cancel=None,
+                 on_tile=None):
+        """``on_tile(done, total)``: called after each tile pass of an evaluation (progress)."""
+        self.net, self.req, self.cancel, self.on_tile = net, req, cancel, on_tile
         self.layer_weights, self.style_weight = layer_weights, style_weight
         self.hw = tuple(content.shape[-2:])
         self.tiles = layout(self.hw, tile, _align(net))
@@ -148,7 +150,11 @@ class TiledObjective:
         f = core_of(feats[layer], self.tiles[i], self.strides[layer], self.hw)
         return (f - self.content_cores[i]).pow(2).sum() / self.content_norm
 
-    def _pass_one(self, image) -> tuple:
+    def _tile_done(self, done: int, total: int) -> None:
+        if self.on_tile is not None:
+            self.on_tile(done, total)
+
+    def _pass_one(self, image, passes: int) -> tuple:
         """The whole image's Grams (per region) and content term: one forward per tile."""
         grams = [{layer: 0 for layer in self.req.style_layers} for _ in self.targets]
         content = 0.0
@@ -160,6 +166,7 @@ class TiledObjective:
                 for r, tile_grams in enumerate(self._tile_grams(feats, i)):
                     for layer, g in tile_grams.items():
                         grams[r][layer] = grams[r][layer] + g
+                self._tile_done(i + 1, passes * len(self.tiles))
         return grams, content
 
     def value(self, image: torch.Tensor) -> dict:
@@ -171,7 +178,8 @@ class TiledObjective:
         return self._evaluate(image.detach(), with_grad=True)
 
     def _evaluate(self, image, with_grad: bool) -> tuple:
-        grams, content = self._pass_one(image)
+        n = len(self.tiles)
+        grams, content = self._pass_one(image, 2 if with_grad else 1)
         style, d_grams = 0.0, []
         for (targets, weight), g, norms in zip(self.targets, grams, self.norms):
             d = {}  # ∂J/∂Gram: what pass 2 pulls back through each tile
@@ -191,6 +199,7 @@ class TiledObjective:
                     surrogate = surrogate + (d[layer] * g).sum()
             surrogate.backward()
             crop(grad, t.crop).add_(x.grad)
+            self._tile_done(n + i + 1, 2 * n)
         tv = 0.0
         if self.req.tv_weight:
             y = image.clone().requires_grad_(with_grad)
@@ -210,9 +219,13 @@ def _cells(a: int, b: int, length: int, stride: int) -> int:
     return end - a // stride
 
 
-def seam_ratio(image, tile_list, band: int = 2) -> float:
+def seam_ratio(image, tile_list, band: int = 2, near: int | None = None) -> float:
     """Mean gradient magnitude of ``image`` (PIL or (H, W[, C]) array) within ``band`` px of
-    the tiles' inner borders, divided by its mean elsewhere: ≈1 when no seam shows."""
+    the tiles' inner borders, divided by its mean elsewhere: ≈1 when no seam shows.
+
+    ``near``: "elsewhere" is only the rest of the strips ``near`` px either side of the borders,
+    which compares a border with its own surroundings rather than with the whole picture
+    (whose detail differs from place to place: sky, roofs)."""
     import numpy as np
 
     a = np.asarray(image, dtype=np.float64)
@@ -223,13 +236,19 @@ def seam_ratio(image, tile_list, band: int = 2) -> float:
     gy[:-1] = np.abs(np.diff(a, axis=0)).sum(-1)
     gx[:, :-1] = np.abs(np.diff(a, axis=1)).sum(-1)
     magnitude = np.hypot(gy, gx)
-    near = np.zeros((h, w), bool)
-    for t in tile_list:
-        y0, y1, x0, x1 = t.core
-        for y in (y0, y1):
-            if 0 < y < h:
-                near[max(0, y - band):y + band, x0:x1] = True
-        for x in (x0, x1):
-            if 0 < x < w:
-                near[y0:y1, max(0, x - band):x + band] = True
-    return float(magnitude[near].mean() / magnitude[~near].mean())
+
+    def strips(width):
+        out = np.zeros((h, w), bool)
+        for t in tile_list:
+            y0, y1, x0, x1 = t.core
+            for y in (y0, y1):
+                if 0 < y < h:
+                    out[max(0, y - width):y + width, x0:x1] = True
+            for x in (x0, x1):
+                if 0 < x < w:
+                    out[y0:y1, max(0, x - width):x + width] = True
+        return out
+
+    border = strips(band)
+    rest = ~border if near is None else strips(near) & ~border
+    return float(magnitude[border].mean() / magnitude[rest].mean())

@@ -483,8 +483,17 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
         content = images.resize_tensor(target_content, (h, w))
         masks = [_tensor_mask(r.mask, (h, w), device) for r in plan_.regions]
         union = _union(masks)
+        def on_tile(done, total, k=k, w=w, h=h, steps=steps):
+            step = now["step"]
+            fraction = (done_cost + costs[k] * (step - 1 + done / total) / steps) / total_cost
+            elapsed = time.perf_counter() - t0
+            emit(Progress(k, len(plan_.scales), (w, h), step, steps, round(fraction, 5), round(elapsed, 3),
+                          round(elapsed * (1 - fraction) / fraction, 1) if fraction > 0 else None, dict(terms),
+                          [done, total]))
+
+        now = {"step": 1}
         evaluate, value = _scale_objective(net, req, plan_, content, _style_views(req, styles_t, (w, h), device),
-                                           masks, tile, reuse, cancel)
+                                           masks, tile, reuse, cancel, on_tile)
         if x is None:
             x = content.clone() if req.init == "content" else torch.rand(content.shape, generator=generator).to(device)
         else:
@@ -500,6 +509,7 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
 
         for step in range(1, steps + 1):
             check(cancel)
+            now["step"] = step
             opt.step(closure)
             if req.bounded:
                 # Projection onto the box: the objective L-BFGS sees is then the one of
@@ -540,7 +550,7 @@ def _step_cost(size, tile) -> float:
     return 4 / 3 * sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in (t.crop for t in crops))
 
 
-def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cancel) -> tuple:
+def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cancel, on_tile=None) -> tuple:
     """(evaluate, value) at one scale. ``evaluate(image)`` → (total, terms) and leaves the
     gradient on ``image``'s graph; ``value(image)`` → terms. Tiled when ``tile`` is set."""
     if tile is None:
@@ -559,7 +569,8 @@ def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cance
 
     targets = region_targets(req, plan_, styles, masks,
                              lambda s: tiles.tiled_grams(net, s, req.style_layers, tile, cancel))
-    objective = tiles.TiledObjective(net, req, plan_.layer_weights, plan_.style_weight, content, targets, tile, cancel)
+    objective = tiles.TiledObjective(net, req, plan_.layer_weights, plan_.style_weight, content, targets, tile, cancel,
+                                     on_tile)
 
     def evaluate(image):
         total, terms, grad = objective.value_and_grad(image)

@@ -539,7 +539,9 @@ def progress_text(ev: dict) -> str:
             extra.append(f"{steps} steps")
         if dev:
             extra.append(f"on {dev}")
-        return bits[0] + (f" ({', '.join(extra)})" if extra else "")
+        text = bits[0] + (f" ({', '.join(extra)})" if extra else "")
+        note = ev.get("note")
+        return f"{text}; {note}" if isinstance(note, str) and note else text
     if kind == "progress":
         parts = []
         try:
@@ -550,6 +552,9 @@ def progress_text(ev: dict) -> str:
             parts.append(f"step {int(ev['step'])}/{int(ev['steps'])}")
         except (KeyError, TypeError, ValueError):
             pass
+        tile = ev.get("tile")
+        if isinstance(tile, list) and len(tile) == 2:
+            parts.append(f"tile {tile[0]}/{tile[1]}")  # a full-size step takes minutes: show it moving
         eta = _eta_text(ev)
         if eta:
             parts.append(eta)

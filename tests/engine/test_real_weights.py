@@ -154,9 +154,14 @@ def test_tiled_run_matches_the_whole_image_and_shows_no_seam(shared_images, fixt
     assert tiled.loss["total"] == pytest.approx(whole.loss["total"], rel=0.05)
     layout = tiles.layout((384, 512), 256)
     assert len(layout) == 2 * 2
-    ratio = tiles.seam_ratio(tiled.image, layout)
-    assert 0.9 <= ratio <= 1.1, ratio
-    # the check can fail: pasting the two halves of different runs side by side makes a seam
+    # Along the borders vs elsewhere. The photo's own detail differs from place to place, so the
+    # whole-picture ratio is compared with the untiled run's on the same lines, and the border
+    # with its own surroundings (16 px strips either side).
+    ratio, whole_ratio = tiles.seam_ratio(tiled.image, layout), tiles.seam_ratio(whole.image, layout)
+    local = tiles.seam_ratio(tiled.image, layout, near=16)
+    assert ratio == pytest.approx(whole_ratio, rel=0.1), (ratio, whole_ratio)
+    assert 0.9 <= local <= 1.1, local
+    # the check can fail: a stylised left half beside the photo's right half makes a seam
     pasted = np.asarray(tiled.image).copy()
     pasted[:, 256:] = np.asarray(Image.open(shared_images / "tubingen.jpg").convert("RGB").resize((512, 384)))[:, 256:]
-    assert not 0.9 <= tiles.seam_ratio(pasted, layout) <= 1.1
+    assert not 0.9 <= tiles.seam_ratio(pasted, layout, near=16) <= 1.1

@@ -123,7 +123,7 @@ def test_tiled_run_reports_its_tiles_and_changes_the_whole_image(tiny_network, b
     assert np.abs(out - src).mean() > 1
     whole = np.asarray(stylize(StylizeRequest(content=str(big[0]), styles=[str(big[1])], iterations=3)).image)
     assert np.abs(out - whole.astype(int)).mean() < 0.05 * np.abs(whole - src).mean()  # the same picture
-    losses = [e.loss["total"] for e in events[1:]]
+    losses = [e.loss["total"] for e in events[1:] if not e.tile]
     assert losses[-1] < losses[0]
 
 
@@ -182,3 +182,16 @@ def test_cancel_stops_within_a_tile_and_writes_nothing(tiny_network, big, tmp_pa
     assert len(seen) <= 10  # one more tile at most
     assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.png"]
     assert hashlib.sha256(content.read_bytes()).hexdigest() == before
+
+
+def test_tiled_progress_moves_within_a_step_and_covers_the_job(tiny_network, big, tmp_path):
+    events = []
+    _run(big, tmp_path, events=events, iterations=2)
+    progress = events[1:]
+    per_tile = [e for e in progress if e.tile]
+    per_step = [e for e in progress if not e.tile]
+    assert len(per_step) == 2
+    assert len(per_tile) == 2 * 2 * 6  # two steps × (two passes × 6 tiles)
+    assert per_tile[0].tile == [1, 12] and "tile 1/12" in per_tile[0].to_event()["label"]
+    fractions = [e.fraction for e in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
