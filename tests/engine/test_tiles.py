@@ -195,3 +195,29 @@ def test_tiled_progress_moves_within_a_step_and_covers_the_job(tiny_network, big
     assert per_tile[0].tile == [1, 12] and "tile 1/12" in per_tile[0].to_event()["label"]
     fractions = [e.fraction for e in progress]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+
+def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tiny_network, tmp_path, monkeypatch):
+    from nst_engine import devices, memory, transfer
+
+    smooth_image(640, 480).save(tmp_path / "c.png")
+    noise_image(96, 96, seed=3).save(tmp_path / "s.png")
+    req = dict(content=str(tmp_path / "c.png"), styles=[str(tmp_path / "s.png")], iterations=1, pyramid=False)
+    req_ = StylizeRequest(**req)
+    net = tiny_network.truncate([req_.content_layer, *req_.style_layers])  # as the engine does
+    whole = memory.estimate_bytes(net, (480, 640), [(640, 640)], 1)
+    # room for a tile, not for the whole image: tiled, at the size asked for
+    monkeypatch.setattr(devices, "available_bytes", lambda device: int(whole / 0.9) - 1)
+    events = []
+    stylize(StylizeRequest(**req), events.append)
+    assert events[0].tiles[0] is not None and events[0].output_size == (640, 480) and not events[0].note
+    # room for neither at this size: a default-size job is made the largest size that fits, and says so
+    monkeypatch.setattr(devices, "available_bytes", lambda device: 500 * 2**20)
+    events = []
+    result = stylize(StylizeRequest(**req), events.append)
+    assert 32 < result.size[0] < 640 and "largest size that fits" in events[0].note
+    # ... while an explicit size is refused with the size that fits
+    with pytest.raises(EngineError) as err:
+        stylize(StylizeRequest(**req, size=640))
+    assert err.value.code == "out_of_memory" and "--size" in err.value.message
+    assert transfer.MIN_SIDE < int(err.value.message.split("--size ")[1].split()[0]) < 640
