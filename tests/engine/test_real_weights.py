@@ -161,7 +161,8 @@ def test_tiled_run_matches_the_whole_image_and_shows_no_seam(shared_images, fixt
     local = tiles.seam_ratio(tiled.image, layout, near=16)
     assert ratio == pytest.approx(whole_ratio, rel=0.1), (ratio, whole_ratio)
     assert 0.9 <= local <= 1.1, local
-    # the check can fail: a stylised left half beside the photo's right half makes a seam
-    pasted = np.asarray(tiled.image).copy()
-    pasted[:, 256:] = np.asarray(Image.open(shared_images / "tubingen.jpg").convert("RGB").resize((512, 384)))[:, 256:]
-    assert not 0.9 <= tiles.seam_ratio(pasted, layout, near=16) <= 1.1
+    # the check can fail: borders smoothed over (as blending separately optimised tiles leaves them)
+    smoothed = np.asarray(tiled.image).copy()
+    smoothed[:, 254:258] = smoothed.mean((0, 1)).astype(np.uint8)
+    smoothed[190:194, :] = smoothed.mean((0, 1)).astype(np.uint8)
+    assert not 0.9 <= tiles.seam_ratio(smoothed, layout, near=16) <= 1.1
