@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import color, devices, images, memory, numerics
+from . import color, devices, images, memory, numerics, quick_start
 from .cancel import check
 from .errors import EngineError, bad_input
 from .images import MIN_SIDE
@@ -321,6 +321,7 @@ def _composite(x, content, union):
 
 
 def _optimizer(req: StylizeRequest, x):
+    quick_start.skip_dynamo_import()  # 2 s less before the first step (quick_start.py)
     if req.optimizer == "adam":
         return torch.optim.Adam([x], lr=req.lr or 0.02)
     return torch.optim.LBFGS([x], lr=req.lr or 1.0, max_iter=1, history_size=LBFGS_HISTORY,
