@@ -3,8 +3,9 @@
 Measures what the user waits for, with the engine the plug-in starts (``serve``) and the
 preview's own settings (nst_client.PREVIEW_*):
 
-* **first picture**: from starting the engine (the dialog opening with a style chosen) to the
-  first snapshot the dialog can show, and to the finished preview;
+* **first picture**: from starting the engine to the first snapshot the dialog can show, and to
+  the finished preview. The plug-in starts the engine before GIMP builds the dialog (about 1 s
+  before it appears on this machine), so this is an upper bound of "dialog opens → first picture";
 * **update**: a strength change on the warm engine (network loaded, style statistics reused):
   from sending the job to its first snapshot and to its end.
 
@@ -99,9 +100,9 @@ def main():
                   f"update picture {upd_pic:.1f} s, update done {upd_done:.1f} s; one-off stylize {ref:.1f} s",
                   flush=True)
     med = [statistics.median(c) for c in zip(*rows)]
-    print(f"\nmedians of {args.repeats}, preview {size[0]}x{size[1]}, {nc.PREVIEW_ITERATIONS} iterations, "
-          f"snapshot every {nc.PREVIEW_SNAPSHOT_EVERY}:")
-    print(f"  dialog opens → first picture   {med[0]:6.1f} s   (preview finished {med[1]:.1f} s)")
+    print(f"\nmedians of {args.repeats}, {args.model}, preview {size[0]}x{size[1]} from a {nc.PREVIEW_COARSEST} px "
+          f"scale, {nc.PREVIEW_ITERATIONS} iterations at the finest, snapshot every {nc.PREVIEW_SNAPSHOT_EVERY}:")
+    print(f"  engine start → first picture   {med[0]:6.1f} s   (preview finished {med[1]:.1f} s)")
     print(f"  strength change → new picture  {med[2]:6.1f} s   (finished {med[3]:.1f} s)")
     print(f"  reference: one-off stylize     {med[4]:6.1f} s   → update finished in "
           f"{med[3] / med[4]:.2f}× the reference's time")

@@ -13,8 +13,9 @@ import traceback
 from . import cancel as cancel_mod
 from .errors import EngineError, bad_input
 from .events import make_reporter
-from .request import (AUTO, DEFAULT_CONTENT_LAYER, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_WEIGHT,
-                      DEFAULT_TV_WEIGHT, DEFAULT_MAX_SIZE, LAYOUTS, PRECISIONS, QUALITY_ITERATIONS, Region, StylizeRequest)
+from .request import (AUTO, DEFAULT_COARSEST, DEFAULT_CONTENT_LAYER, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_LAYERS,
+                      DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT, DEFAULT_MAX_SIZE, LAYOUTS, PRECISIONS, QUALITY_ITERATIONS,
+                      Region, StylizeRequest)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,6 +116,9 @@ def _add_stylize(sub) -> None:
     p.add_argument("--init", default="content", choices=("content", "noise"))
     p.add_argument("--seed", type=int, default=0, help="makes CPU runs repeatable bit for bit")
     p.add_argument("--no-pyramid", dest="pyramid", action="store_false", help="optimise at full size only")
+    p.add_argument("--coarsest", type=int, default=DEFAULT_COARSEST, metavar="PX",
+                   help="longest side of the pyramid's first, coarsest scale (default %(default)s; "
+                        "lower gives a first picture sooner, e.g. a preview's)")
     add_common(p)
     p.set_defaults(handler=_run_stylize)
 

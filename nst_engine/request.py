@@ -19,6 +19,11 @@ DEFAULT_MAX_SIZE = 4096
 # tile by tile (tiles.py), with cores of TILE_SIZE px, halved down to MIN_TILE_SIZE until it fits.
 TILE_SIZE = 1024
 MIN_TILE_SIZE = 256
+# The pyramid's coarsest scale (longest side). Below 256 px VGG's deep layers see too little,
+# and the objective there is a different problem: a 128 px stage (3 scales at 512 px) gave a
+# worse full-size objective for more time than starting at 256 px (README "Benchmarks").
+# A preview, which wants a first picture more than the best objective, starts lower.
+DEFAULT_COARSEST = 256
 
 # Iterations at the finest scale. Each coarser scale gets COARSE_SHARE of that: the
 # coarse scales only have to lay out the large shapes (big swirls, where the colour
@@ -86,6 +91,7 @@ class StylizeRequest:
     init: str = "content"
     seed: int = 0
     pyramid: bool = True
+    coarsest: int = DEFAULT_COARSEST  # longest side of the pyramid's first scale
     # Keep pixels in [0, 1] after every step, so the objective being minimised is the
     # saved image's. False = the classic unconstrained run, clamped only when saved
     # (the benchmark's reference; not offered on the command line).

@@ -170,11 +170,34 @@ class Server:
         """Serve jobs read from ``fd`` until it reaches EOF (or SIGINT/SIGTERM)."""
         threading.Thread(target=self.read, args=(fd,), name="serve-stdin", daemon=True).start()
         self.emit({"event": "ready", "command": "serve", "pid": os.getpid()})
+        self.warm_up()
         while True:
             job = self.next_job()
             if job is None:
                 return
             self.run_job(job)
+
+    def warm_up(self) -> None:
+        """Before the first job: import torch and load the network (with its numerics) that a
+        job with the default layers uses, so that a job sent while the front end is still
+        opening its dialog finds them ready. A failure here is left for that job to report."""
+        from .cli import build_parser, stylize_request
+
+        try:
+            args = build_parser().parse_args(["stylize", "warm-up", "-o", "warm-up.png", *self.common_argv])
+            req = stylize_request(args)
+            import torch
+
+            from . import devices
+            from .transfer import Reuse
+
+            if req.threads:
+                torch.set_num_threads(int(req.threads))  # as stylize() does: numerics are measured with them
+            self.reuse = self.reuse or Reuse()
+            if not (self.eof or self.stop.cancelled):
+                self.reuse.network(req, devices.pick(req.device))
+        except Exception as exc:  # noqa: BLE001 - the job that needs it says what went wrong
+            print(f"serve: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
 
     def next_job(self) -> Job | None:
         with self.cond:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import color, devices, images, memory, numerics, tiles
+from . import color, devices, images, memory, numerics, quick_start, tiles
 from .cancel import check
 from .errors import EngineError, bad_input
 from .images import MIN_SIDE
@@ -29,10 +29,6 @@ from .request import (COARSE_SHARE, DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, DETA
 from .vgg import MODELS, available_layers
 from .weights import describe, load_features
 
-# The coarsest scale's longest side. Below it VGG's deep layers see too little, and the
-# objective there is a different problem: a 128 px stage (3 scales at 512 px) gave a
-# worse full-size objective for more time than starting at 256 px (README "Benchmarks").
-PYRAMID_MIN_SIDE = 256
 LBFGS_HISTORY = 50
 # An update that raises the objective above this × the best seen is undone and L-BFGS's memory
 # reset. Without a line search L-BFGS can overshoot badly right after a scale change, when few
@@ -125,6 +121,8 @@ def plan(req: StylizeRequest) -> _Plan:
         style_weight = DEFAULT_STYLE_WEIGHT
     if req.iterations is not None and (not isinstance(req.iterations, int) or req.iterations < 1):
         raise bad_input(f"--iterations must be a whole number ≥ 1, got {req.iterations!r}")
+    if not isinstance(req.coarsest, int) or req.coarsest < MIN_SIDE:
+        raise bad_input(f"--coarsest must be a whole number of pixels ≥ {MIN_SIDE}, got {req.coarsest!r}")
     if req.lr is not None:
         _finite_nonneg("--lr", req.lr)
     if req.tile is not None and (not isinstance(req.tile, int) or req.tile < MIN_SIDE):
@@ -204,10 +202,10 @@ def _schedule(req: StylizeRequest, size) -> tuple[list, list]:
     Up to DETAIL_SIDE: QUALITY_ITERATIONS at the finest of those scales, COARSE_SHARE of it at
     the coarser ones. Above it: FINE_ITERATIONS[quality], halved at each further doubling."""
     w, h = size
-    if not req.pyramid or max(w, h) < 2 * PYRAMID_MIN_SIDE:
+    if not req.pyramid or max(w, h) < 2 * req.coarsest:
         n = 1
     else:
-        n = 1 + int(math.log2(max(w, h) / PYRAMID_MIN_SIDE))
+        n = 1 + int(math.log2(max(w, h) / req.coarsest))
     if n == 1:
         iterations = req.iterations or (SINGLE_SCALE_ITERATIONS if not req.pyramid else QUALITY_ITERATIONS)[req.quality]
         return [(w, h)], [iterations]
@@ -348,6 +346,7 @@ def _composite(x, content, union):
 
 
 def _optimizer(req: StylizeRequest, x):
+    quick_start.skip_dynamo_import()  # 2 s less before the first step (quick_start.py)
     if req.optimizer == "adam":
         return torch.optim.Adam([x], lr=req.lr or 0.02)
     return torch.optim.LBFGS([x], lr=req.lr or 1.0, max_iter=1, history_size=LBFGS_HISTORY,
@@ -539,8 +538,11 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
             progress = Progress(k, len(plan_.scales), (w, h), step, steps, round(fraction, 5), round(elapsed, 3),
                                 None if eta is None else round(eta, 1), dict(terms))
             emit(progress)
-            if snapshots and step % snapshots[0] == 0 and (step < steps or k < len(plan_.scales) - 1):
-                snapshots[1](progress, _render(x.detach().clamp(0, 1), content_full, plan_, req, device, (w, h)))
+            last_scale = k == len(plan_.scales) - 1
+            if snapshots and (step % snapshots[0] == 0 or step == steps) and not (last_scale and step == steps):
+                # every N steps and at the end of each coarser scale; at the result's size
+                picture = images.resize_tensor(x.detach().clamp(0, 1), (out_h, out_w))
+                snapshots[1](progress, _render(picture, content_full, plan_, req, device, (out_w, out_h)))
         done_cost += costs[k]
         x = _composite(x, content, union).detach().clamp(0, 1)
         final_terms = value(x)

@@ -1,8 +1,13 @@
 """VGG feature extractor with named layers (conv1_1, relu1_1, pool1, ...).
 
-The names are derived from torchvision's own ``features`` Sequential: a block
-counter advances at every pooling layer, a conv counter at every convolution,
-and each ReLU takes the name of the conv before it. No hand-written tables.
+The names are derived from the ``features`` Sequential itself: a block counter
+advances at every pooling layer, a conv counter at every convolution, and each
+ReLU takes the name of the conv before it. No hand-written tables of names.
+
+The Sequential is built here, module for module as torchvision's ``vgg16/vgg19().features``
+(tests/engine/test_vgg.py checks that), from the paper's configurations, so that the engine
+never imports torchvision to run: importing it costs about 3 s of a 2-core CPU (its ``ops``
+import ``torch._dynamo``), which is most of what a dialog preview waits for.
 """
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision import models
 
-MODELS = {"vgg19": models.vgg19, "vgg16": models.vgg16}
+# Simonyan & Zisserman, "Very Deep Convolutional Networks", Table 1: convolutions per block
+# (configurations D and E; torchvision's cfgs "D" and "E"). Every block's convolutions are
+# 3x3 with padding 1, each followed by a ReLU, and the block ends with a 2x2 max pooling.
+MODELS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
+BLOCK_WIDTHS = (64, 128, 256, 512, 512)
 # torchvision's convention: RGB in [0, 1], then ImageNet normalisation.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -36,14 +44,21 @@ def layer_names(features: nn.Sequential) -> list[str]:
 
 
 def architecture(model: str) -> nn.Sequential:
-    """The ``features`` stack of a torchvision VGG, on the meta device: shapes only, no memory, instant.
+    """The ``features`` stack of a VGG (torchvision's module order, so its state-dict keys fit),
+    on the meta device: shapes only, no memory, instant.
 
     ``load_state_dict(..., assign=True)`` then gives it real weights.
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    layers, channels = [], 3
     with torch.device("meta"):
-        return MODELS[model](weights=None).features
+        for convs, width in zip(MODELS[model], BLOCK_WIDTHS):
+            for _ in range(convs):
+                layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                channels = width
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        return nn.Sequential(*layers)
 
 
 def available_layers(model: str) -> list[str]:

@@ -16,17 +16,23 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision import models
 
 from .errors import EngineError
-from .vgg import VGGFeatures, architecture
+from .vgg import MODELS, VGGFeatures, architecture
 
-WEIGHTS_ENUMS = {"vgg19": models.VGG19_Weights.IMAGENET1K_V1, "vgg16": models.VGG16_Weights.IMAGENET1K_V1}
+
+
+def weights_enum(model: str):
+    """torchvision's ``IMAGENET1K_V1`` weights of ``model`` (URL, checksum, loader). Imported
+    here, not at the top: only the download path needs torchvision (vgg.py says why)."""
+    from torchvision import models
+
+    return getattr(models, f"{model.upper()}_Weights").IMAGENET1K_V1
 
 
 def hub_file(model: str) -> Path:
     """Where torchvision keeps (or will keep) the pretrained file."""
-    url = WEIGHTS_ENUMS[model].url
+    url = weights_enum(model).url
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
@@ -57,7 +63,7 @@ def installed(model: str) -> Path | None:
 
 
 def _download(model: str) -> dict:
-    enum = WEIGHTS_ENUMS[model]
+    enum = weights_enum(model)
     try:
         # torchvision's own loader: progress bar, and the sha256 prefix in the file name is checked.
         return enum.get_state_dict(progress=True, check_hash=True)
@@ -121,7 +127,7 @@ def _features_state(state: dict) -> dict:
 
 
 def _other_model(model: str, features: dict) -> str | None:
-    for other in WEIGHTS_ENUMS:
+    for other in MODELS:
         if other != model:
             try:
                 _load_strict(architecture(other), features)
@@ -146,7 +152,7 @@ def load_features(model: str = "vgg19", weights=None, pooling: str = "max") -> t
     """A frozen ``VGGFeatures`` with pretrained weights, and a description of where they came from."""
     path = resolve(model, weights)
     if path is None:
-        state, source = _download(model), f"downloaded {os.path.basename(WEIGHTS_ENUMS[model].url)}"
+        state, source = _download(model), f"downloaded {os.path.basename(weights_enum(model).url)}"
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -179,23 +185,30 @@ def describe(model: str, weights=None) -> dict:
     from . import pastiche
 
     path = resolve(model, weights)
-    hub_names = {os.path.basename(enum.url): name for name, enum in WEIGHTS_ENUMS.items()}
     if path is None:
-        url = WEIGHTS_ENUMS[model].url
+        url = weights_enum(model).url
         return {"weights": f"not on this machine; would download {url}",
                 "weights_source": f"torchvision {model} IMAGENET1K_V1",
                 "weights_sha256": _hub_prefix(os.path.basename(url))}
     record = pastiche.recorded(path)
     if record:
         source, digest = record.get("source", "?"), record.get("sha256", "")
-    elif path.name in hub_names:
-        source = f"torchvision {hub_names[path.name]} IMAGENET1K_V1"
+    elif _hub_model(path.name):
+        source = f"torchvision {_hub_model(path.name)} IMAGENET1K_V1"
         digest = _hub_prefix(path.name)
     else:
         digest = pastiche.file_sha256(path)
         source = f"pastiche {pastiche.VERSION}'s quantised .bin, converted on load" \
             if digest == pastiche.SHA256 else "a state dict file (--weights or NST_WEIGHTS)"
     return {"weights": str(path), "weights_source": source, "weights_sha256": digest[:8]}
+
+
+def _hub_model(name: str) -> str | None:
+    """The model whose torch.hub file is called ``name`` (``vgg19-dcbb9e9d.pth``), or None.
+    torchvision is asked only for a name of that form."""
+    if not re.fullmatch(r"vgg\d+-[0-9a-f]+\.pth", name):
+        return None
+    return next((m for m in MODELS if os.path.basename(weights_enum(m).url) == name), None)
 
 
 def _hub_prefix(name: str) -> str:

@@ -475,16 +475,21 @@ def run(procedure, run_mode, image, drawables, config, data):
                                                            layer_size=layer_size), False, False)
 
     def preview(dialog):   # the live preview beside the settings (nst_preview.py)
-        import nst_preview
         return nst_preview.attach(dialog, config, image, drawables, _target_layer, _style_choice,
-                                  _style_png)
+                                  _style_png, started)
 
-    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(
-            procedure, config, PROC_NAME, "Neural Style Transfer",
-            ["style-source", "style-file", "style-layer", "strength", "preset",
-             "nst-times", "size", "preserve-color", "region", "seed", "iterations"], setup,
-            preview):
-        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        import nst_preview
+        started = nst_preview.EngineStart()   # first of all: the engine loads while GIMP builds the dialog
+        try:
+            ok = _dialog(procedure, config, PROC_NAME, "Neural Style Transfer",
+                         ["style-source", "style-file", "style-layer", "strength", "preset",
+                          "nst-times", "size", "preserve-color", "region", "seed", "iterations"],
+                         setup, preview)
+        finally:
+            started.close()   # also when the dialog failed before the preview took it over
+        if not ok:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     new, failed = _guarded(procedure, "Neural Style Transfer",
                            lambda: stylize(procedure, image, drawables, config))
     if failed is not None:

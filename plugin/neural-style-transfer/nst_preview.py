@@ -31,9 +31,33 @@ RGB = "R'G'B' u8"
 WATCH = GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR
 
 
-def attach(dialog, config, image, drawables, target_layer, style_choice, style_png):
-    """Add the preview to ``dialog`` (beside its fields); returns it (its close() ends it)."""
-    return Preview(dialog, config, image, drawables, target_layer, style_choice, style_png)
+class EngineStart:
+    """The preview's engine, started before the dialog is built: importing torch and loading the
+    network take seconds, and GIMP takes about one more to build and show the dialog, so the two
+    overlap. Holds the run folder, the engine (or the error that kept it from starting) and
+    when it started; close() stops the engine and removes the folder (once)."""
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+        self.run, self.engine, self.error = nc.RunDir(None), None, None
+        try:
+            cfg = nc.load_config()
+            self.run = nc.RunDir(nc.temp_root(cfg)).__enter__()
+            self.engine = nc.PreviewEngine(cfg, self.run.file("preview-engine.log"),
+                                           nc.popen_kwargs(cfg, self.run.path))
+        except nc.NstError as e:
+            self.error = e
+
+    def close(self):
+        if self.engine is not None:
+            self.engine.close()
+        self.run.__exit__(None, None, None)
+
+
+def attach(dialog, config, image, drawables, target_layer, style_choice, style_png, started):
+    """Add the preview to ``dialog`` (beside its fields), with the engine ``started`` (an
+    EngineStart); returns the preview (its close() ends it and the engine)."""
+    return Preview(dialog, config, image, drawables, target_layer, style_choice, style_png, started)
 
 
 def _read_scaled(drawable, rect, size, fmt=RGB):
@@ -53,31 +77,32 @@ def _save_png(data, size, path):
 
 
 class Preview:
-    def __init__(self, dialog, config, image, drawables, target_layer, style_choice, style_png):
+    def __init__(self, dialog, config, image, drawables, target_layer, style_choice, style_png, started):
         self.t0 = time.monotonic()
         self.config, self.image = config, image
         self.style_choice, self.style_png = style_choice, style_png
-        self.engine = self.watch = self.timer = None
+        self.started, self.run, self.engine = started, started.run, None
+        self.watch = self.timer = None
         self.job = 0
         self.style_key = self.style_path = self.last_job = None
         self.shown = 0
         self.trace_dir = os.environ.get("NST_PREVIEW_TRACE")
         self._build(dialog)
-        self.run = nc.RunDir(None)
         self.notify = config.connect("notify", self._on_notify)
+        dialog.connect("map", lambda *_: self._trace("dialog shown"))
         try:
-            cfg = nc.load_config()
-            self.run = nc.RunDir(nc.temp_root(cfg)).__enter__()
+            if started.error is not None:
+                raise started.error
             self.layer = target_layer(image, drawables)
             self._export_content()
-            self.engine = nc.PreviewEngine(cfg, self.run.file("preview-engine.log"),
-                                           nc.popen_kwargs(cfg, self.run.path))
+            self.engine = started.engine
             self.watch = GLib.io_add_watch(self.engine.fileno(), GLib.PRIORITY_DEFAULT, WATCH,
                                            self._on_output)
         except nc.NstError as e:
             self._say(str(e))
             return
-        self._trace("attached", engine_pid=self.engine.proc.pid)
+        self._trace("attached", engine_pid=self.engine.proc.pid,
+                    engine_started=round(started.t0 - self.t0, 3))
         self._submit()
 
     # ------------------------------------------------------------------ widgets
@@ -262,8 +287,7 @@ class Preview:
             if source is not None:
                 GLib.source_remove(source)
         self.timer = self.watch = None
+        self.started.close()
         if self.engine is not None:
-            self.engine.close()
             self._trace("closed", engine_returncode=self.engine.proc.returncode)
-        self.run.__exit__(None, None, None)
         sys.stderr.flush()

@@ -2,16 +2,24 @@
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.models.vgg import cfgs, make_layers
+from torch import nn
 
-from nst_engine.vgg import VGGFeatures
+from nst_engine.vgg import VGGFeatures, architecture
 
 
 def tiny_vgg(seed: int = 0, divisor: int = 16) -> VGGFeatures:
-    """VGG16's layout (so the same layer names exist) with 1/16 of the channels, random weights."""
+    """VGG16's layout (so the same layer names exist) with 1/16 of the channels, random weights.
+    Built from vgg.architecture, not torchvision's, so that importing it stays cheap."""
+    layout = list(architecture("vgg16"))
     torch.manual_seed(seed)
-    cfg = [v if v == "M" else max(2, v // divisor) for v in cfgs["D"]]
-    return VGGFeatures(make_layers(cfg))
+    layers, channels = [], 3
+    for module in layout:
+        if isinstance(module, nn.Conv2d):
+            width = max(2, module.out_channels // divisor)
+            module = nn.Conv2d(channels, width, kernel_size=3, padding=1)
+            channels = width
+        layers.append(module)
+    return VGGFeatures(nn.Sequential(*layers))
 
 
 def noise_image(w, h, seed=0, mode="RGB") -> Image.Image:

@@ -90,6 +90,7 @@ CASES = [
     (["{d}/strip.png", "--style", "{s}", "--size", "256", "-o", "{o}"], "bad_input", 2, ["shorter side"]),
     (["{c}", "--style", "{s}", "--style-scale", "0", "-o", "{o}"], "bad_input", 2, ["--style-scale"]),
     (["{c}", "--style", "{s}", "--iterations", "0", "-o", "{o}"], "bad_input", 2, ["--iterations"]),
+    (["{c}", "--style", "{s}", "--coarsest", "16", "-o", "{o}"], "bad_input", 2, ["--coarsest", "32"]),
     (["{c}", "--style", "{s}", "-o", "{d}/no/such/folder/out.png"], "bad_input", 2, ["does not exist"]),
     (["{c}", "--style", "{s}", "-o", "{d}/out.xyz"], "bad_input", 2, [".png"]),
     (["{c}", "--style", "{s}", "-o", "{c}"], "bad_input", 2, ["overwrite"]),

@@ -196,6 +196,20 @@ def test_snapshots_show_the_picture_so_far(tiny_network, images, tmp_path):
     assert rec.of("s")[-1]["event"] == "done"
 
 
+def test_a_preview_pyramid_shows_its_coarse_scale_first(tiny_network, images, tmp_path):
+    """--coarsest 32 on a 80x64 content: a 40x32 scale, then 80x64. Snapshots come every N steps
+    and at the end of the coarse scale, always at the result's size (the dialog shows them as they are)."""
+    content, style = images
+    rec, _ = serve([job_line("p", content, style, tmp_path / "p.png", "--iterations", "4", "--coarsest", "32",
+                             snapshot_every=3)], close_after("p"))
+    start = next(e for e in rec.of("p") if e["event"] == "start")
+    assert [list(s) for s in start["scales"]] == [[40, 32], [80, 64]] and list(start["steps"]) == [2, 4]
+    snaps = [(e["scale"], e["step"]) for e in rec.of("p") if e["event"] == "snapshot"]
+    assert snaps == [(0, 2), (1, 3)]  # the coarse scale's end (step 2 of 2), then step 3 of 4
+    assert Image.open(tmp_path / ("p" + SNAPSHOT_SUFFIX)).size == (80, 64)
+    assert rec.of("p")[-1]["event"] == "done"
+
+
 def test_bad_lines_get_errors_and_serving_goes_on(tiny_network, images, tmp_path):
     content, style = images
     rec, _ = serve([b"not json\n", b"[1, 2]\n", b'{"args": []}\n', b'{"id": "n", "args": "x"}\n',

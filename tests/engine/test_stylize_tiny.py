@@ -140,6 +140,9 @@ def test_pyramid_schedule():
     assert stylize_mod._schedule(req, (512, 384)) == ([(512, 384)], [300])
     # Under twice the coarsest side there is nothing to gain from a pyramid.
     assert stylize_mod._schedule(StylizeRequest(content="x"), (500, 300)) == ([(500, 300)], [50])
+    # A preview starts lower (--coarsest): a first picture sooner.
+    assert stylize_mod._schedule(StylizeRequest(content="x", coarsest=128, iterations=8), (256, 192)) == (
+        [(128, 96), (256, 192)], [5, 8])
 
 
 def test_progress_events_cover_the_job(tiny_network, images, tmp_path):

@@ -5,6 +5,7 @@ here; tests with the real engine are in test_engine_client.py."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import subprocess
@@ -809,6 +810,8 @@ def test_preview_job_and_size():
     job = nc.preview_job("c.png", "s.png", "o.png", (256, 192), strength=0.7, seed=4)
     args = nc.stylize_args(job)
     assert opt(args, "--size") == "256" and opt(args, "--iterations") == str(nc.PREVIEW_ITERATIONS)
+    assert opt(args, "--coarsest") == str(nc.PREVIEW_COARSEST)
+    assert "--coarsest" not in nc.stylize_args(dataclasses.replace(job, coarsest=0))  # the engine's default
     assert opt(args, "--strength") == "0.7" and opt(args, "--seed") == "4"
     # the full run's command line is the same arguments behind the engine's prefix
     full = nc.build_argv(cfg(), job)
