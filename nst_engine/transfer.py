@@ -30,9 +30,11 @@ from .vgg import MODELS, available_layers
 from .weights import describe, load_features
 
 LBFGS_HISTORY = 50
-# An update that raises the objective above this × the best seen is undone and L-BFGS's memory
-# reset. Without a line search L-BFGS can overshoot badly right after a scale change, when few
-# steps follow (measured: 1024 px balanced, objective 11.8 → 227 at the 5th of 6 steps: noise).
+# At scales above DETAIL_SIDE (few steps each), an update that raises the objective above this ×
+# the best seen is undone and L-BFGS's memory reset, and the scale keeps its best image. Without a
+# line search L-BFGS can overshoot badly right after a scale change (measured: 1024 px balanced,
+# objective 11.8 → 227 at the 5th of 6 steps: noise). At the many-step scales up to DETAIL_SIDE,
+# L-BFGS recovers from its rises on its own and resetting it would slow it down.
 OVERSHOOT = 1.05
 
 
@@ -512,6 +514,7 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
             return total
 
         best, at = (math.inf, None), None
+        guarded = max(w, h) > DETAIL_SIDE  # few steps after a scale change: where L-BFGS overshoots
 
         for step in range(1, steps + 1):
             check(cancel)
@@ -526,12 +529,13 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
             if not math.isfinite(terms["total"]):
                 raise EngineError("internal", "the optimisation diverged (loss is not finite); "
                                   "try --optimizer adam or a smaller --lr")
-            if terms["total"] <= best[0] * OVERSHOOT:
-                best = min(best, (terms["total"], at), key=lambda b: b[0])
-            else:  # the last update overshot (L-BFGS has no line search here): undo it, forget its curvature
+            if guarded and terms["total"] > best[0] * OVERSHOOT:
+                # the last update overshot (L-BFGS has no line search here): undo it, forget its curvature
                 with torch.no_grad():
                     x.copy_(best[1])
                 opt = _optimizer(req, x)
+            elif guarded and terms["total"] < best[0]:
+                best = (terms["total"], at)
             fraction = (done_cost + costs[k] * step / steps) / total_cost
             elapsed = time.perf_counter() - t0
             eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
@@ -545,8 +549,9 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
                 snapshots[1](progress, _render(picture, content_full, plan_, req, device, (out_w, out_h)))
         done_cost += costs[k]
         x = _composite(x, content, union).detach().clamp(0, 1)
-        final_terms = value(x)
-        if final_terms["total"] > best[0] * OVERSHOOT:  # the last update overshot: keep the best seen
+        if guarded or k == len(plan_.scales) - 1:
+            final_terms = value(x)
+        if guarded and final_terms["total"] > best[0] * OVERSHOOT:  # the last update overshot: keep the best
             x = _composite(best[1], content, union).clamp(0, 1)
             final_terms = value(x)
     check(cancel)
