@@ -13,8 +13,9 @@ import traceback
 from . import cancel as cancel_mod
 from .errors import EngineError, bad_input
 from .events import make_reporter
-from .request import (AUTO, DEFAULT_COARSEST, DEFAULT_CONTENT_LAYER, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_WEIGHT,
-                      DEFAULT_TV_WEIGHT, LAYOUTS, PRECISIONS, QUALITY_ITERATIONS, Region, StylizeRequest)
+from .request import (AUTO, DEFAULT_COARSEST, DEFAULT_CONTENT_LAYER, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_LAYERS,
+                      DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT, DEFAULT_MAX_SIZE, LAYOUTS, PRECISIONS, QUALITY_ITERATIONS,
+                      Region, StylizeRequest)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,7 +91,10 @@ def _add_stylize(sub) -> None:
     p.add_argument("--mask", help="grayscale image, content's size: white = stylise, black = keep the content")
     p.add_argument("--region", action="append", type=_region, default=[], metavar="MASK:STYLE[:WEIGHT]",
                    help="a region with its own style; repeat for several")
-    p.add_argument("--size", type=int, help="longest side of the result (default: content's, at most 512)")
+    p.add_argument("--size", type=int, help=f"longest side of the result (default: content's, at most "
+                   f"{DEFAULT_MAX_SIZE}, or the largest size that fits in memory)")
+    p.add_argument("--tile", type=int, help="optimise scales larger than this many px tile by tile "
+                   "(default: only where the whole image does not fit in memory)")
     p.add_argument("--quality", default="balanced", choices=tuple(QUALITY_ITERATIONS),
                    help="iteration schedule (default balanced)")
     p.add_argument("--iterations", type=int, help="iterations at the finest scale (overrides --quality)")
@@ -102,7 +106,9 @@ def _add_stylize(sub) -> None:
     p.add_argument("--style-layers", type=_names, default=list(DEFAULT_STYLE_LAYERS),
                    help=f"comma-separated (default {','.join(DEFAULT_STYLE_LAYERS)})")
     p.add_argument("--style-layer-weights", type=_floats, help="one weight per style layer")
-    p.add_argument("--style-scale", type=float, default=1.0, help="style seen at this × the result's size")
+    p.add_argument("--style-scale", type=float, default=1.0,
+                   help="style seen at this × the result's size: 1 keeps brush strokes the same share of the "
+                        "picture at any size; 0.25 makes them 4× smaller")
     p.add_argument("--preserve-color", default="none", choices=("none", "luminance", "histogram"))
     p.add_argument("--pooling", default="max", choices=("max", "avg"))
     p.add_argument("--optimizer", default="lbfgs", choices=("lbfgs", "adam"))

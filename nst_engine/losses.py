@@ -14,14 +14,17 @@ import torch.nn.functional as F
 EPS = 1e-12
 
 
-def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Gram matrix of (1, C, H, W) features; with ``mask`` (1, 1, H, W) in [0, 1], over the region only."""
+def gram(features: torch.Tensor, mask: torch.Tensor | None = None, n: float | None = None) -> torch.Tensor:
+    """Gram matrix of (1, C, H, W) features; with ``mask`` (1, 1, H, W) in [0, 1], over the region only.
+
+    ``n``: divide by this instead of the features' own positions (or mask weight): a tile's
+    share of the whole image's Gram (tiles.py)."""
     c = features.shape[1]
     flat = features.reshape(c, -1)  # a view in either memory layout
     if mask is None:
-        return _Gram.apply(flat, None, float(flat.shape[1]))
+        return _Gram.apply(flat, None, float(flat.shape[1]) if n is None else n)
     m = mask.reshape(1, -1)
-    return _Gram.apply(flat, m, m.sum().clamp_min(EPS))
+    return _Gram.apply(flat, m, m.sum().clamp_min(EPS) if n is None else n)
 
 
 class _Gram(torch.autograd.Function):

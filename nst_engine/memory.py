@@ -41,3 +41,15 @@ def estimate_bytes(net: VGGFeatures, size_hw, style_hws=(), history: int = 0) ->
     style_peak = max((2 * activation_elements(net, *hw)[1] for hw in style_hws), default=0)
     weights = sum(p.numel() for p in net.parameters())
     return BYTES * (3 * total + (2 * history + 12) * pixels + style_peak + weights) + OVERHEAD
+
+
+def tiled_bytes(net: VGGFeatures, size_hw, crop_hw, history: int, content_layer: str) -> int:
+    """Peak memory of a step computed tile by tile (tiles.py): one tile (core + halo) with its
+    gradients, plus what stays full size: the image, its gradient, the content, the L-BFGS
+    history, and the content's features at ``content_layer`` (kept per tile core).
+    ``crop_hw``: the largest tile with its halo."""
+    h, w = size_hw
+    one_tile = estimate_bytes(net, crop_hw, (crop_hw,), 0)
+    info = net.layer_info()[content_layer]
+    content_features = info.channels * (h // info.stride) * (w // info.stride)
+    return one_tile + BYTES * ((2 * history + 12) * 3 * h * w + content_features)

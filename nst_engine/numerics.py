@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from .errors import bad_input
-from .request import AUTO, LAYOUTS, PRECISIONS
+from .request import AUTO, DEFAULT_MAX_SIZE, LAYOUTS, PRECISIONS
 CACHE_ENV = "NST_CACHE_DIR"  # overrides the cache folder (tests isolate themselves with it)
 CACHE_FILE = "calibration.json"
 # Longest side of the calibration image: the default pyramid's coarse scale, large enough
@@ -39,8 +39,9 @@ BF16_MARGIN = 0.9
 SLOW_CUTOFF = 3.0
 # (precision, layout) when nothing was measured and nothing asked for: the safe choice.
 FALLBACK = ("fp32", "contiguous")
-# Sizes the time estimates are made for (longest side, 4:3), see ``estimates``.
-ESTIMATE_SIDES = (256, 512, 1024)
+# Sizes the time estimates are made for (longest side, 4:3), see ``estimates``; the plug-in
+# interpolates between them for the layer at hand.
+ESTIMATE_SIDES = (256, 512, 1024, 2048, 4096)
 
 
 @dataclass
@@ -265,9 +266,13 @@ def resolve(net, device: torch.device, model: str, precision: str = AUTO, layout
         entry = {"table": table, "size": list(size), "model": model, "device": str(device),
                  "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         entry["choice"] = list(choose(table))
-        entry["estimates"] = estimates(entry)
+        entry["estimates"], entry["size_limit"] = estimates(entry), DEFAULT_MAX_SIZE
         save_entry(path, key, entry)
         how = "measured"
+    elif set(entry.get("estimates", {}).get("draft", {})) != {str(side) for side in ESTIMATE_SIDES}:
+        # a cache from an engine with other schedules: redo the sums (the plug-in reads the limit too)
+        entry["estimates"], entry["size_limit"] = estimates(entry), DEFAULT_MAX_SIZE
+        save_entry(path, key, entry)
     chosen = choose(entry["table"], precision, layout)
     if precision != AUTO:
         how = f"forced precision, {how} layout"
@@ -297,8 +302,8 @@ def estimates(entry: dict) -> dict:
     A step costs one forward+backward, proportional to the pixels; the schedule is the
     engine's own (``transfer.schedule_for``). The plug-in shows these in its dialog.
     """
-    from .request import QUALITY_ITERATIONS, StylizeRequest
-    from .transfer import _schedule
+    from .request import QUALITY_ITERATIONS, TILE_SIZE, StylizeRequest
+    from .transfer import _schedule, _step_cost
 
     step = next((r["seconds"] for r in entry["table"] if [r["precision"], r["layout"]] == entry["choice"]), None)
     if step is None:
@@ -309,7 +314,9 @@ def estimates(entry: dict) -> dict:
         out[quality] = {}
         for side in ESTIMATE_SIDES:
             scales, steps = _schedule(StylizeRequest(content=None, quality=quality), (side, side * 3 // 4))
-            seconds = sum(n * step * (w * h) / cal_pixels for (w, h), n in zip(scales, steps))
+            # scales over TILE_SIZE are assumed tiled (they are where memory is short, as on 24 GB)
+            seconds = sum(n * step * _step_cost(s, TILE_SIZE if max(s) > TILE_SIZE else None) / cal_pixels
+                          for s, n in zip(scales, steps))
             out[quality][str(side)] = round(seconds, 1)
     return out
 

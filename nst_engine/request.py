@@ -12,7 +12,13 @@ DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_WEIGHT = 1.0
 DEFAULT_STYLE_WEIGHT = 20.0
 DEFAULT_TV_WEIGHT = 0.0
-DEFAULT_MAX_SIZE = 512
+# The result is the content's own size up to this longest side (above it, the largest size
+# that fits, said in the start event); scales larger than one tile are optimised tile by tile.
+DEFAULT_MAX_SIZE = 4096
+# Tiles: a scale whose whole-image pass does not fit in the memory measured free is computed
+# tile by tile (tiles.py), with cores of TILE_SIZE px, halved down to MIN_TILE_SIZE until it fits.
+TILE_SIZE = 1024
+MIN_TILE_SIZE = 256
 # The pyramid's coarsest scale (longest side). Below 256 px VGG's deep layers see too little,
 # and the objective there is a different problem: a 128 px stage (3 scales at 512 px) gave a
 # worse full-size objective for more time than starting at 256 px (README "Benchmarks").
@@ -27,6 +33,12 @@ DEFAULT_COARSEST = 256
 # above the objective that 30/50 at 256/512 px reached after 54.5 s).
 QUALITY_ITERATIONS = {"draft": 20, "balanced": 50, "best": 150}
 COARSE_SHARE = 0.6
+# Scales above DETAIL_SIDE only refine the detail the coarser scales laid out, and each of their
+# steps costs 4x the previous scale's: the first such scale gets FINE_ITERATIONS[quality] and
+# each further doubling half as many (at least 1). A 2048 px balanced run: 30/30/6/3 at
+# 256/512/1024/2048 px, so most of the time goes where it is cheap (README "Full size").
+DETAIL_SIDE = 512
+FINE_ITERATIONS = {"draft": 2, "balanced": 6, "best": 20}
 SINGLE_SCALE_ITERATIONS = {"draft": 100, "balanced": 300, "best": 600}
 
 # What the VGG computes in and its memory layout; AUTO = the fastest measured here (numerics.py).
@@ -59,6 +71,7 @@ class StylizeRequest:
     mask: object = None
     regions: list = field(default_factory=list)  # alternative to styles/mask: several Region
     size: int | None = None  # longest side of the result; None = content's, capped at DEFAULT_MAX_SIZE
+    tile: int | None = None  # tile core side; None = tile only where the whole image does not fit
     quality: str = "balanced"
     iterations: int | None = None
     strength: float | None = None
@@ -102,6 +115,8 @@ class Started:
     weights_source: str = ""  # where the weights come from (weights.describe)
     weights_sha256: str = ""  # its sha256 prefix
     numerics: dict | None = None  # {"precision", "layout", "how"}: what the VGG runs in and why
+    tiles: list | None = None  # per scale: tile core side, or None where the whole image is one pass
+    note: str = ""  # why the result is smaller than asked (memory), for people
 
     def to_event(self) -> dict:
         return {"event": "start", **asdict(self), "total_steps": sum(self.steps)}
@@ -118,9 +133,12 @@ class Progress:
     elapsed_s: float
     eta_s: float | None
     loss: dict
+    tile: list | None = None  # [tiles done, tiles in this step] while a tiled step is under way
 
     def to_event(self) -> dict:
         label = f"scale {self.scale + 1}/{self.scales} step {self.step}/{self.steps}"
+        if self.tile:
+            label += f" tile {self.tile[0]}/{self.tile[1]}"
         return {"event": "progress", **asdict(self), "label": label}
 
 

@@ -18,18 +18,24 @@ from dataclasses import dataclass
 
 import torch
 
-from . import color, devices, images, memory, numerics, quick_start
+from . import color, devices, images, memory, numerics, quick_start, tiles
 from .cancel import check
 from .errors import EngineError, bad_input
 from .images import MIN_SIDE
 from .losses import carry_mask, gram, relative_sq_error, tv_loss
-from .request import (COARSE_SHARE, DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, QUALITY_ITERATIONS,
-                      SINGLE_SCALE_ITERATIONS, Progress, Region, Started, StylizeRequest, StylizeResult,
+from .request import (COARSE_SHARE, DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, DETAIL_SIDE, FINE_ITERATIONS,
+                      MIN_TILE_SIZE, QUALITY_ITERATIONS, SINGLE_SCALE_ITERATIONS, TILE_SIZE, Progress, Region, Started, StylizeRequest, StylizeResult,
                       strength_to_style_weight)
 from .vgg import MODELS, available_layers
 from .weights import describe, load_features
 
 LBFGS_HISTORY = 50
+# At scales above DETAIL_SIDE (few steps each), an update that raises the objective above this ×
+# the best seen is undone and L-BFGS's memory reset, and the scale keeps its best image. Without a
+# line search L-BFGS can overshoot badly right after a scale change (measured: 1024 px balanced,
+# objective 11.8 → 227 at the 5th of 6 steps: noise). At the many-step scales up to DETAIL_SIDE,
+# L-BFGS recovers from its rises on its own and resetting it would slow it down.
+OVERSHOOT = 1.05
 
 
 # ----------------------------------------------------------------------------- checking
@@ -54,6 +60,7 @@ class _Plan:
     layer_weights: list
     content_size: tuple = None  # (w, h) as decoded; ``content`` is cut to ``output_size``
     decode_bytes: int = 0  # peak memory of decoding the largest input image
+    note: str = ""  # why the result is smaller than the content (memory)
 
 
 def _finite_nonneg(name: str, value) -> float:
@@ -120,6 +127,8 @@ def plan(req: StylizeRequest) -> _Plan:
         raise bad_input(f"--coarsest must be a whole number of pixels ≥ {MIN_SIDE}, got {req.coarsest!r}")
     if req.lr is not None:
         _finite_nonneg("--lr", req.lr)
+    if req.tile is not None and (not isinstance(req.tile, int) or req.tile < MIN_SIDE):
+        raise bad_input(f"--tile must be a whole number of pixels ≥ {MIN_SIDE}, got {req.tile!r}")
     if req.threads is not None and (not isinstance(req.threads, int) or req.threads < 1):
         raise bad_input(f"--threads must be a whole number ≥ 1, got {req.threads!r}")
 
@@ -190,7 +199,10 @@ def _regions(req: StylizeRequest, content_size, style_longest: int) -> tuple[lis
 
 
 def _schedule(req: StylizeRequest, size) -> tuple[list, list]:
-    """Pyramid scales (coarse → fine) and iterations at each."""
+    """Pyramid scales (coarse → fine) and iterations at each.
+
+    Up to DETAIL_SIDE: QUALITY_ITERATIONS at the finest of those scales, COARSE_SHARE of it at
+    the coarser ones. Above it: FINE_ITERATIONS[quality], halved at each further doubling."""
     w, h = size
     if not req.pyramid or max(w, h) < 2 * req.coarsest:
         n = 1
@@ -199,9 +211,17 @@ def _schedule(req: StylizeRequest, size) -> tuple[list, list]:
     if n == 1:
         iterations = req.iterations or (SINGLE_SCALE_ITERATIONS if not req.pyramid else QUALITY_ITERATIONS)[req.quality]
         return [(w, h)], [iterations]
+    scales = pyramid_scales(size, n)
+    fine = [s for s in scales if max(s) > DETAIL_SIDE and s != scales[0]]
     finest = req.iterations or QUALITY_ITERATIONS[req.quality]
     coarse = max(1, round(finest * COARSE_SHARE))
-    return pyramid_scales(size, n), [coarse] * (n - 1) + [finest]
+    detail = scales[:len(scales) - len(fine)]
+    steps = [coarse] * (len(detail) - 1) + [finest if not fine else coarse]
+    for j in range(len(fine)):
+        steps.append(max(1, round(FINE_ITERATIONS[req.quality] / 2 ** j)))
+    if fine and req.iterations:  # asked for: the finest scale gets exactly that many
+        steps[-1] = req.iterations
+    return scales, steps
 
 
 def pyramid_scales(size, n: int) -> list:
@@ -224,18 +244,13 @@ class Objective:
         grams_of = grams_of or (lambda style: style_grams(net, style, req.style_layers))
         with torch.no_grad():
             self.content_target = net(content, [req.content_layer])[req.content_layer]
-            self.targets = []  # per region: ({layer: Gram}, {layer: mask or None}, weight)
-            for region, region_styles, mask in zip(plan_.regions, styles, masks):
-                grams = {layer: 0 for layer in req.style_layers}
-                for style, share in zip(region_styles, region.blend):
-                    style_gram = grams_of(style)
-                    for layer in req.style_layers:
-                        grams[layer] = grams[layer] + share * style_gram[layer]
-                layer_masks = {layer: None for layer in req.style_layers}
-                if mask is not None:
-                    down = carry_mask(mask, net.geometry(net.names[-1]))
-                    layer_masks = {layer: down[layer] for layer in req.style_layers}
-                self.targets.append((grams, layer_masks, region.weight))
+        self.targets = []  # per region: ({layer: Gram}, {layer: mask or None}, weight)
+        for grams, mask, weight in region_targets(req, plan_, styles, masks, grams_of):
+            layer_masks = {layer: None for layer in req.style_layers}
+            if mask is not None:
+                down = carry_mask(mask, net.geometry(net.names[-1]))
+                layer_masks = {layer: down[layer] for layer in req.style_layers}
+            self.targets.append((grams, layer_masks, weight))
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict]:
         feats = self.net(image, self.layers)
@@ -249,6 +264,20 @@ class Objective:
         terms = {name: float(v.detach()) if torch.is_tensor(v) else float(v)
                  for name, v in (("content", content), ("style", style), ("tv", tv), ("total", total))}
         return total, terms
+
+
+def region_targets(req, plan_, styles, masks, grams_of) -> list:
+    """Per region: ({layer: the blend of its styles' Grams}, its mask at this scale or None, weight)."""
+    out = []
+    with torch.no_grad():
+        for region, region_styles, mask in zip(plan_.regions, styles, masks):
+            grams = {layer: 0 for layer in req.style_layers}
+            for style, share in zip(region_styles, region.blend):
+                style_gram = grams_of(style)
+                for layer in req.style_layers:
+                    grams[layer] = grams[layer] + share * style_gram[layer]
+            out.append((grams, mask, region.weight))
+    return out
 
 
 def style_grams(net, style: torch.Tensor, layers) -> dict:
@@ -339,28 +368,64 @@ def _style_views(req, region_styles_t, scale_size, device):
     return out
 
 
-def _check_memory(net, req, plan_, device) -> float:
-    w, h = plan_.output_size
-    longest = round(max(w, h) * req.style_scale)
-    style_hws = [images.fit_longest(*s.size, longest)[::-1] for r in plan_.regions for s in r.styles]
-    history = LBFGS_HISTORY if req.optimizer == "lbfgs" else 2
-    need = memory.estimate_bytes(net, (h, w), style_hws, history) + plan_.decode_bytes
+def _style_hws(req, plan_, longest: int) -> list:
+    return [images.fit_longest(*s.size, round(longest * req.style_scale))[::-1] for r in plan_.regions for s in r.styles]
+
+
+def _scale_need(net, req, size, steps: int, style_hws, have) -> tuple:
+    """(tile core side or None, bytes) for one scale: the whole image in one pass when it fits
+    in ``have`` (or a tile was not asked for), else the largest tile that fits."""
+    w, h = size
+    history = min(LBFGS_HISTORY, steps) if req.optimizer == "lbfgs" else 2
+    if req.tile:
+        candidates = [req.tile] if max(w, h) > req.tile else [None]
+    else:
+        candidates = [None] + [t for t in (TILE_SIZE >> k for k in range(8)) if MIN_TILE_SIZE <= t < max(w, h)]
+    for tile in candidates:
+        if tile is None:
+            need = memory.estimate_bytes(net, (h, w), style_hws, history)
+        else:
+            crop_hw = max(((y1 - y0, x1 - x0) for y0, y1, x0, x1 in (t.crop for t in tiles.layout((h, w), tile))),
+                          key=lambda hw: hw[0] * hw[1])
+            need = memory.tiled_bytes(net, (h, w), crop_hw, history, req.content_layer)
+        if have is None or need <= 0.9 * have or tile == candidates[-1]:
+            return tile, need
+
+
+def _job_need(net, req, plan_, scales, steps, have) -> tuple:
+    """([tile per scale], peak bytes of the whole job)."""
+    found = [_scale_need(net, req, size, n, _style_hws(req, plan_, max(size)), have) for size, n in zip(scales, steps)]
+    return [t for t, _ in found], max(need for _, need in found) + plan_.decode_bytes
+
+
+def _check_memory(net, req, plan_, device) -> tuple:
+    """(MiB needed, tile per scale); a job that cannot fit is refused up front with the size
+    that fits, or, when no size was asked for, made that size (``plan_.note`` says so)."""
     have = devices.available_bytes(device)
-    if have is not None and need > 0.9 * have:
-        lo, hi = MIN_SIDE, max(w, h)
-        while lo < hi:  # largest longest side that fits
-            mid = (lo + hi + 1) // 2
-            mw, mh = images.fit_longest(w, h, mid)
-            styles_at_mid = [images.fit_longest(sw, sh, round(mid * req.style_scale))[::-1] for sh, sw in style_hws]
-            if memory.estimate_bytes(net, (mh, mw), styles_at_mid, history) <= 0.9 * have:
-                lo = mid
-            else:
-                hi = mid - 1
-        fits = f"the largest size that fits is about --size {lo}" if lo > MIN_SIDE else "no size fits"
-        raise EngineError("out_of_memory",
-                          f"a {w}x{h} result needs about {need / 2**30:.1f} GiB on {device.type} but only "
-                          f"{have / 2**30:.1f} GiB is free; {fits} (or free memory / use another device)")
-    return need / 2**20
+    tiles_, need = _job_need(net, req, plan_, plan_.scales, plan_.steps, have)
+    if have is None or need <= 0.9 * have:
+        return need / 2**20, tiles_
+    w, h = plan_.output_size
+    lo, hi = MIN_SIDE, max(w, h)
+    while lo < hi:  # largest longest side that fits
+        mid = (lo + hi + 1) // 2
+        scales, steps = _schedule(req, images.fit_longest(w, h, mid))
+        if _job_need(net, req, plan_, scales, steps, have)[1] <= 0.9 * have:
+            lo = mid
+        else:
+            hi = mid - 1
+    if req.size is None and lo > MIN_SIDE:
+        out_w, out_h = images.fit_longest(w, h, lo)
+        plan_.note = (f"the {w}x{h} result would need about {need / 2**30:.1f} GiB but only {have / 2**30:.1f} GiB "
+                      f"is free, so the result is {out_w}x{out_h}, the largest size that fits")
+        plan_.output_size = (out_w, out_h)
+        plan_.scales, plan_.steps = _schedule(req, (out_w, out_h))
+        tiles_, need = _job_need(net, req, plan_, plan_.scales, plan_.steps, have)
+        return need / 2**20, tiles_
+    fits = f"the largest size that fits is about --size {lo}" if lo > MIN_SIDE else "no size fits"
+    raise EngineError("out_of_memory",
+                      f"a {w}x{h} result needs about {need / 2**30:.1f} GiB on {device.type} but only "
+                      f"{have / 2**30:.1f} GiB is free; {fits} (or free memory / use another device)")
 
 
 def network(req: StylizeRequest, device, fresh: bool = False) -> tuple:
@@ -396,13 +461,13 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
     if req.threads:
         torch.set_num_threads(int(req.threads))
     net, source, chosen = network(req, device) if reuse is None else reuse.network(req, device)
-    need_mb = _check_memory(net, req, plan_, device)
+    need_mb, tile_plan = _check_memory(net, req, plan_, device)
     check(cancel)
     emit = on_progress or (lambda _event: None)
     named = describe(req.model, req.weights)
     emit(Started(plan_.content_size, plan_.output_size, plan_.scales, plan_.steps, str(device),
                  req.model, source, round(need_mb, 1), named["weights_source"], named["weights_sha256"],
-                 chosen.summary()))
+                 chosen.summary(), tile_plan, plan_.note))
     check(cancel)
 
     out_w, out_h = plan_.output_size
@@ -416,15 +481,24 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
         styles_t = [[color.match_histogram(s, content_full) for s in ss] for ss in styles_t]
 
     generator = torch.Generator().manual_seed(int(req.seed))
-    costs = [s * w * h for s, (w, h) in zip(plan_.steps, plan_.scales)]
+    costs = [s * _step_cost((w, h), tile) for s, (w, h), tile in zip(plan_.steps, plan_.scales, tile_plan)]
     done_cost, total_cost = 0.0, float(sum(costs))
     x, terms = None, {}
-    for k, ((w, h), steps) in enumerate(zip(plan_.scales, plan_.steps)):
+    for k, ((w, h), steps, tile) in enumerate(zip(plan_.scales, plan_.steps, tile_plan)):
         content = images.resize_tensor(target_content, (h, w))
         masks = [_tensor_mask(r.mask, (h, w), device) for r in plan_.regions]
         union = _union(masks)
-        objective = Objective(net, req, plan_, content, _style_views(req, styles_t, (w, h), device), masks,
-                              None if reuse is None else (lambda s: reuse.style_grams(net, s, req.style_layers)))
+        def on_tile(done, total, k=k, w=w, h=h, steps=steps):
+            step = now["step"]
+            fraction = (done_cost + costs[k] * (step - 1 + done / total) / steps) / total_cost
+            elapsed = time.perf_counter() - t0
+            emit(Progress(k, len(plan_.scales), (w, h), step, steps, round(fraction, 5), round(elapsed, 3),
+                          round(elapsed * (1 - fraction) / fraction, 1) if fraction > 0 else None, dict(terms),
+                          [done, total]))
+
+        now = {"step": 1}
+        evaluate, value = _scale_objective(net, req, plan_, content, _style_views(req, styles_t, (w, h), device),
+                                           masks, tile, reuse, cancel, on_tile)
         if x is None:
             x = content.clone() if req.init == "content" else torch.rand(content.shape, generator=generator).to(device)
         else:
@@ -433,14 +507,18 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
         opt = _optimizer(req, x)
 
         def closure():
-            nonlocal terms
+            nonlocal terms, at
             opt.zero_grad()
-            total, terms = objective(_composite(x, content, union))
-            total.backward()
+            at = x.detach().clone()
+            total, terms = evaluate(_composite(x, content, union))
             return total
+
+        best, at = (math.inf, None), None
+        guarded = max(w, h) > DETAIL_SIDE  # few steps after a scale change: where L-BFGS overshoots
 
         for step in range(1, steps + 1):
             check(cancel)
+            now["step"] = step
             opt.step(closure)
             if req.bounded:
                 # Projection onto the box: the objective L-BFGS sees is then the one of
@@ -451,6 +529,13 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
             if not math.isfinite(terms["total"]):
                 raise EngineError("internal", "the optimisation diverged (loss is not finite); "
                                   "try --optimizer adam or a smaller --lr")
+            if guarded and terms["total"] > best[0] * OVERSHOOT:
+                # the last update overshot (L-BFGS has no line search here): undo it, forget its curvature
+                with torch.no_grad():
+                    x.copy_(best[1])
+                opt = _optimizer(req, x)
+            elif guarded and terms["total"] < best[0]:
+                best = (terms["total"], at)
             fraction = (done_cost + costs[k] * step / steps) / total_cost
             elapsed = time.perf_counter() - t0
             eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
@@ -464,15 +549,57 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
                 snapshots[1](progress, _render(picture, content_full, plan_, req, device, (out_w, out_h)))
         done_cost += costs[k]
         x = _composite(x, content, union).detach().clamp(0, 1)
+        if guarded or k == len(plan_.scales) - 1:
+            final_terms = value(x)
+        if guarded and final_terms["total"] > best[0] * OVERSHOOT:  # the last update overshot: keep the best
+            x = _composite(best[1], content, union).clamp(0, 1)
+            final_terms = value(x)
     check(cancel)
 
-    with torch.no_grad():
-        final_terms = objective(x)[1]
     image = _render(x, content_full, plan_, req, device, (out_w, out_h))
     check(cancel)
     if req.output is not None:
         images.save_atomic(image, req.output)
     return StylizeResult(image, req.output, time.perf_counter() - t0, final_terms, (out_w, out_h))
+
+
+def _step_cost(size, tile) -> float:
+    """Relative cost of one optimisation step: pixels through the network, and for a tiled
+    scale its halos and the extra forward pass that sums the whole image's Grams (tiles.py)."""
+    w, h = size
+    if tile is None:
+        return float(w * h)
+    crops = tiles.layout((h, w), tile)
+    return 4 / 3 * sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in (t.crop for t in crops))
+
+
+def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cancel, on_tile=None) -> tuple:
+    """(evaluate, value) at one scale. ``evaluate(image)`` → (total, terms) and leaves the
+    gradient on ``image``'s graph; ``value(image)`` → terms. Tiled when ``tile`` is set."""
+    if tile is None:
+        objective = Objective(net, req, plan_, content, styles, masks,
+                              None if reuse is None else (lambda s: reuse.style_grams(net, s, req.style_layers)))
+
+        def evaluate(image):
+            total, terms = objective(image)
+            total.backward()
+            return total, terms
+
+        def value(image):
+            with torch.no_grad():
+                return objective(image)[1]
+        return evaluate, value
+
+    targets = region_targets(req, plan_, styles, masks,
+                             lambda s: tiles.tiled_grams(net, s, req.style_layers, tile, cancel))
+    objective = tiles.TiledObjective(net, req, plan_.layer_weights, plan_.style_weight, content, targets, tile, cancel,
+                                     on_tile)
+
+    def evaluate(image):
+        total, terms, grad = objective.value_and_grad(image)
+        image.backward(grad)  # through the region composite, onto the optimised pixels
+        return total, terms
+    return evaluate, objective.value
 
 
 def _render(x, content_full, plan_: _Plan, req: StylizeRequest, device, size):

@@ -466,7 +466,13 @@ def run(procedure, run_mode, image, drawables, config, data):
             cfg = nc.load_config()
         except nc.ConfigError:
             cfg = None  # the run itself reports it
-        dialog.get_label("nst-times", nc.preset_times_text(cfg and cfg.model, cfg and cfg.device), False, False)
+        try:
+            layer = _target_layer(image, drawables)
+            layer_size = (layer.get_width(), layer.get_height())
+        except nc.NstError:
+            layer_size = None  # the run itself reports it
+        dialog.get_label("nst-times", nc.preset_times_text(cfg and cfg.model, cfg and cfg.device,
+                                                           layer_size=layer_size), False, False)
 
     def preview(dialog):   # the live preview beside the settings (nst_preview.py)
         return nst_preview.attach(dialog, config, image, drawables, _target_layer, _style_choice,
@@ -587,16 +593,18 @@ class NeuralStyleTransfer(Gimp.PlugIn):
             "style weight by 2)", 0.0, 1.0, 0.5, RW)
         procedure.add_choice_argument(
             "preset", "_Quality",
-            "Quality preset: draft (fast preview, at most 256 px), balanced (512 px), best (1024 px, "
-            "most iterations)",
-            _choice([("draft", "Draft (fast, up to 256 px)", ""),
-                     ("balanced", "Balanced (up to 512 px)", ""),
-                     ("best", "Best (slow, up to 1024 px)", "")]),
+            "Quality preset: draft (a quick look at up to 1024 px, scaled to the layer), balanced "
+            "(the layer at its own size, few iterations at the finest scales), best (the layer at its "
+            "own size, more iterations: slow)",
+            _choice([("draft", "Draft (quick look, up to 1024 px)", ""),
+                     ("balanced", "Balanced (full size)", ""),
+                     ("best", "Best (full size, more detail; slow)", "")]),
             "balanced", RW)
         procedure.add_int_argument(
             "size", "Result si_ze",
-            "Longest side of the computed result in pixels; 0 = the layer's size capped by the "
-            "quality preset. The result is scaled to the layer's size.", 0, 8192, 0, RW)
+            "Longest side of the computed result in pixels; 0 = the layer's own size (draft: at most "
+            "1024 px; above the engine's limit, 4096 px, or its memory: the largest size that fits). "
+            "A smaller result is scaled to the layer's size.", 0, 8192, 0, RW)
         procedure.add_boolean_argument(
             "preserve-color", "_Keep content colours",
             "Keep the layer's colours (only the style's texture is taken); off = take the style's "

@@ -13,6 +13,7 @@ The GIMP side (neural-style-transfer.py) only moves pixels and talks to GIMP.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -29,12 +30,14 @@ TEMP_PREFIX = "nst-gimp-"
 INSTALL_HINT = ("Run `python install.py` from the gimp-neural-style project folder "
                 "(it installs the engine and writes this file), then try again.")
 
-# Preset -> (engine --quality, longest side cap in pixels). The cap applies when the
-# `size` argument is 0 ("the layer's size").
+# Preset -> (engine --quality, longest side cap in pixels; 0 = none). With the `size`
+# argument 0, draft is a quick look at reduced size (scaled up to the layer), balanced and
+# best compute the layer at its own size (the engine's limit and memory permitting), best
+# with more iterations at the fine scales. The engine owns its size limit and schedules.
 PRESETS: Dict[str, Tuple[str, int]] = {
-    "draft": ("draft", 256),
-    "balanced": ("balanced", 512),
-    "best": ("best", 1024),
+    "draft": ("draft", 1024),
+    "balanced": ("balanced", 0),
+    "best": ("best", 0),
 }
 # Shown under the preset in the dialog; measured with the real engine, see docs/plugin.md.
 PRESET_TIMES_TEXT = ("Typical times on a 2-core CPU for a 1024 x 768 photo: draft about 10 s,\n"
@@ -258,15 +261,16 @@ class Job:
 def result_size(layer_w: int, layer_h: int, size: int, preset: str) -> int:
     """Longest side of the engine's result in pixels.
 
-    ``size`` 0 means the layer's longest side, capped by the preset; an explicit
-    ``size`` is honoured but never larger than the layer (the result is scaled
-    to the layer afterwards, so upscaling in the engine would only cost time)."""
+    ``size`` 0 means the layer's longest side, capped by the preset's cap if it has one; an
+    explicit ``size`` is honoured but never larger than the layer (upscaling in the engine
+    would only cost time). The engine may compute less when the layer exceeds its size
+    limit or memory (its ``start`` event says so); the result is then scaled to the layer."""
     if preset not in PRESETS:
         raise NstError(f"Unknown preset {preset!r}: use one of {', '.join(PRESETS)}.")
     longest = max(int(layer_w), int(layer_h))
     if longest < 1:
         raise NstError("The layer is empty (0 pixels).")
-    cap = PRESETS[preset][1]
+    cap = PRESETS[preset][1] or longest
     target = cap if size <= 0 else int(size)
     return max(16, min(longest, target)) if longest >= 16 else longest
 
@@ -302,10 +306,12 @@ def stylize_args(job: Job) -> List[str]:
     if quality is None:
         raise NstError(f"Unknown preset {job.preset!r}: use one of {', '.join(PRESETS)}.")
     strength = min(1.0, max(0.0, float(job.strength)))
-    args = [job.content, "--style", job.style, "-o", job.output,
-            "--quality", quality,
-            "--size", str(result_size(job.layer_size[0], job.layer_size[1], job.size, job.preset)),
-            "--strength", f"{strength:.4g}",
+    longest = result_size(job.layer_size[0], job.layer_size[1], job.size, job.preset)
+    args = [job.content, "--style", job.style, "-o", job.output, "--quality", quality]
+    if longest < max(job.layer_size) or job.size > 0:
+        args += ["--size", str(longest)]
+    # else: the content's own size, which the engine reduces (saying so) beyond its limit or memory
+    args += ["--strength", f"{strength:.4g}",
             "--preserve-color", "luminance" if job.preserve_color else "none",
             "--seed", str(int(job.seed))]
     if job.iterations and job.iterations > 0:
@@ -462,22 +468,53 @@ def _about(seconds: float) -> str:
 
 
 def preset_times_text(model: Optional[str] = None, device: Optional[str] = None,
-                      environ: Optional[dict] = None) -> str:
+                      environ: Optional[dict] = None, layer_size: Optional[Tuple[int, int]] = None) -> str:
     """The dialog's times: the engine's estimates for this computer when it has calibrated here
-    (``doctor``, the installer's self-check or the first run do), else the typical times."""
+    (``doctor``, the installer's self-check or the first run do), for ``layer_size`` (w, h) at
+    each preset's size (else for a 1024 x 768 photo), or else the typical times."""
     try:
         with open(calibration_file(environ), "r", encoding="utf-8") as f:
             entries = json.load(f)["entries"].values()
         mine = [e for e in entries if e.get("model") == (model or "vgg19") and e.get("estimates")
                 and device in (None, "auto", e.get("device"))]
         newest = max(mine, key=lambda e: str(e.get("measured_at", "")))
-        times = [f"{name} about {_about(newest['estimates'][quality][str(cap)])}"
-                 for name, (quality, cap) in PRESETS.items()]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        w, h = layer_size or (1024, 768)
+        limit = int(newest.get("size_limit") or max(w, h))
+        times = []
+        for name, (quality, _cap) in PRESETS.items():
+            longest = min(result_size(w, h, 0, name), limit)
+            seconds = estimate_seconds(newest["estimates"][quality], w, h, longest)
+            at = f" at {longest} px" if longest < max(w, h) else ""
+            times.append(f"{name} about {_about(seconds)}{at}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ZeroDivisionError):
         return PRESET_TIMES_TEXT
-    return (f"Estimated for this computer (measured {str(newest.get('measured_at', ''))[:10]}), "
-            f"1024 x 768 photo:\n{', '.join(times)} (plus a few s to start).\n"
-            + PRESET_TIMES_TEXT.splitlines()[-1])
+    what = f"this {w} x {h} layer" if layer_size else "a 1024 x 768 photo"
+    text = (f"Estimated for this computer (measured {str(newest.get('measured_at', ''))[:10]}), {what}:\n"
+            f"{', '.join(times)} (plus a few s to start).\n")
+    if layer_size and max(w, h) > limit:
+        text += (f"The layer is larger than {limit} px: it is computed at {limit} px (or the largest size "
+                 "that fits in memory) and scaled up.\n")
+    return text + PRESET_TIMES_TEXT.splitlines()[-1]
+
+
+def estimate_seconds(table: dict, width: int, height: int, longest: int) -> float:
+    """Seconds for a ``width`` x ``height`` layer computed at ``longest`` px, from the engine's
+    table {longest side of a 4:3 picture: seconds}: power-law interpolation between the two
+    nearest sides (time grows a little faster than the pixels), scaled by the aspect ratio."""
+    sides = sorted((int(k), float(v)) for k, v in table.items())
+    lo = max([p for p in sides if p[0] <= longest] or sides[:1])
+    hi = min([p for p in sides if p[0] >= longest] or sides[-1:])
+    if hi[0] == lo[0]:
+        power = 2.0
+        if len(sides) > 1:  # outside the table: the slope of its nearest end
+            a, b = (sides[0], sides[1]) if longest < sides[0][0] else (sides[-2], sides[-1])
+            power = math.log(b[1] / a[1]) / math.log(b[0] / a[0])
+        seconds = lo[1] * (longest / lo[0]) ** power
+    else:
+        power = math.log(hi[1] / lo[1]) / math.log(hi[0] / lo[0])
+        seconds = lo[1] * (longest / lo[0]) ** power
+    scale = longest / max(width, height)
+    return seconds * (width * scale) * (height * scale) / (longest * longest * 3 / 4)
 
 
 def format_duration(seconds) -> str:
@@ -505,7 +542,9 @@ def progress_text(ev: dict) -> str:
             extra.append(f"{steps} steps")
         if dev:
             extra.append(f"on {dev}")
-        return bits[0] + (f" ({', '.join(extra)})" if extra else "")
+        text = bits[0] + (f" ({', '.join(extra)})" if extra else "")
+        note = ev.get("note")
+        return f"{text}; {note}" if isinstance(note, str) and note else text
     if kind == "progress":
         parts = []
         try:
@@ -516,6 +555,9 @@ def progress_text(ev: dict) -> str:
             parts.append(f"step {int(ev['step'])}/{int(ev['steps'])}")
         except (KeyError, TypeError, ValueError):
             pass
+        tile = ev.get("tile")
+        if isinstance(tile, list) and len(tile) == 2:
+            parts.append(f"tile {tile[0]}/{tile[1]}")  # a full-size step takes minutes: show it moving
         eta = _eta_text(ev)
         if eta:
             parts.append(eta)

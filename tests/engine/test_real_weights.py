@@ -136,3 +136,33 @@ def test_doctor_passes_with_real_weights(repo_dir, net):
     start = next(e for e in events if e["event"] == "start")
     assert start["numerics"] == {"precision": calibration["precision"], "layout": calibration["layout"],
                                  "how": "cached"}
+
+
+def test_tiled_run_matches_the_whole_image_and_shows_no_seam(shared_images, fixture_weights):
+    """Issue 14's seam check, with the real VGG16 at a size where both fit (512 px, 256 px tiles:
+    the halo is relatively larger than at 1024/512 px, so this is the harder case; the 1024/512
+    figures are in benchmarks/fullres.py's README section). Both runs are single-scale so every
+    step of the tiled one is tiled."""
+    from nst_engine import tiles
+
+    results = {}
+    for tile in (None, 256):
+        results[tile] = stylize(request(shared_images, fixture_weights, size=512, pyramid=False, iterations=6,
+                                        tile=tile))
+    whole, tiled = results[None], results[256]
+    assert tiled.size == whole.size == (512, 384)
+    assert tiled.loss["total"] == pytest.approx(whole.loss["total"], rel=0.05)
+    layout = tiles.layout((384, 512), 256)
+    assert len(layout) == 2 * 2
+    # Along the borders vs elsewhere. The photo's own detail differs from place to place, so the
+    # whole-picture ratio is compared with the untiled run's on the same lines, and the border
+    # with its own surroundings (16 px strips either side).
+    ratio, whole_ratio = tiles.seam_ratio(tiled.image, layout), tiles.seam_ratio(whole.image, layout)
+    local = tiles.seam_ratio(tiled.image, layout, near=16)
+    assert ratio == pytest.approx(whole_ratio, rel=0.1), (ratio, whole_ratio)
+    assert 0.9 <= local <= 1.1, local
+    # the check can fail: borders smoothed over (as blending separately optimised tiles leaves them)
+    smoothed = np.asarray(tiled.image).copy()
+    smoothed[:, 254:258] = smoothed.mean((0, 1)).astype(np.uint8)
+    smoothed[190:194, :] = smoothed.mean((0, 1)).astype(np.uint8)
+    assert not 0.9 <= tiles.seam_ratio(smoothed, layout, near=16) <= 1.1

@@ -130,9 +130,12 @@ def test_pyramid_schedule():
     req = StylizeRequest(content="x")
     scales, steps = stylize_mod._schedule(req, (512, 384))
     assert (scales, steps) == ([(256, 192), (512, 384)], [30, 50])
+    # Above DETAIL_SIDE (issue 14): few refining steps at the costly fine scales, halved per doubling.
     assert stylize_mod._schedule(req, (2048, 1536)) == (
-        [(256, 192), (512, 384), (1024, 768), (2048, 1536)], [30, 30, 30, 50])
-    assert stylize_mod._schedule(StylizeRequest(content="x", quality="draft"), (1024, 768))[1] == [12, 12, 20]
+        [(256, 192), (512, 384), (1024, 768), (2048, 1536)], [30, 30, 6, 3])
+    assert stylize_mod._schedule(StylizeRequest(content="x", quality="draft"), (1024, 768))[1] == [12, 12, 2]
+    assert stylize_mod._schedule(StylizeRequest(content="x", quality="best"), (4096, 3072))[1] == [90, 90, 20, 10, 5]
+    assert stylize_mod._schedule(StylizeRequest(content="x", iterations=4), (2048, 1536))[1] == [2, 2, 6, 4]
     req.pyramid = False
     assert stylize_mod._schedule(req, (512, 384)) == ([(512, 384)], [300])
     # Under twice the coarsest side there is nothing to gain from a pyramid.

@@ -172,6 +172,31 @@ def case_photo():
     return info
 
 
+def case_large_layer():
+    """A layer larger than one engine tile (issue 14): the config makes the engine tile at 64 px,
+    so a 200 x 150 layer is computed in 4 x 3 tiles, at the layer's own size; with a soft-edged
+    layer mask crossing tile borders, pixels outside the region stay exactly the photo's."""
+    img, src = photo_image(size=(200, 150), canvas=(220, 170))
+    w, h = src.get_width(), src.get_height()
+    mask = src.create_mask(Gimp.AddMaskType.WHITE)
+    src.add_mask(mask)
+    region = bytes((255 if x >= 90 else 128 if x >= 80 else 0) for y in range(h) for x in range(w))
+    put(mask, "Y u8", region)
+    img.clean_all()
+    cfg = P["config"]
+    original = open(cfg).read()
+    with open(cfg, "w") as f:
+        json.dump({**json.loads(original), "extra_args": ["--tile", "64"]}, f)
+    try:
+        before = snapshot(img)
+        info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **DEFAULTS)
+        check_result(img, src, before, info, region)
+    finally:
+        with open(cfg, "w") as f:
+            f.write(original)
+    return info
+
+
 def case_layer_mask():
     img, src = photo_image(offsets=(5, 12))
     w, h = src.get_width(), src.get_height()

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
 import harness  # noqa: E402
 
 CANCEL_SEED = 4242
-CASES = ["registration", "photo", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
+CASES = ["registration", "photo", "large_layer", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
          "engine_failure", "missing_config", "empty_selection_forced", "indexed", "two_layers",
          "text_layer", "vector_layer", "link_layer", "cancel",
          "after_cancel"]
@@ -117,6 +117,17 @@ def test_one_undo_group(gimp_results):
     assert "inconsistent state" not in gimp_results["gimp_stderr"]
     assert "undo" not in gimp_results["gimp_stderr"].lower() or \
         "closing open undo groups" not in gimp_results["gimp_stderr"]
+
+
+def test_layer_larger_than_a_tile(gimp_results):
+    """Issue 14: the engine computes the 200 x 150 layer at its own size in 64 px tiles (the
+    config's --tile); the region's outside stays bit-exact across tile borders."""
+    info = _case(gimp_results, "large_layer")
+    new = _assert_new_layer(info, "starry_night")
+    assert new["size"] == [200, 150]
+    assert new["has_mask"] and new["mask_equal_region"]
+    assert new["outside_pixels_differing"] == 0
+    assert new["inside_changed_fraction"] > 0.5
 
 
 def test_layer_mask_region(gimp_results):

@@ -129,19 +129,21 @@ def test_argv_basics():
     assert argv[:5] == ["/venv/bin/python", "-m", "nst_engine", "stylize", "/t/content.png"]
     assert opt(argv, "--style") == "/s/style.jpg" and opt(argv, "-o") == "/t/result.png"
     assert opt(argv, "--progress") == "json" and "--watch-stdin" in argv
-    assert opt(argv, "--quality") == "balanced" and opt(argv, "--size") == "512"
+    assert opt(argv, "--quality") == "balanced"
     assert opt(argv, "--strength") == "0.5" and opt(argv, "--preserve-color") == "none"
     assert opt(argv, "--seed") == "0"
-    for absent in ("--mask", "--iterations", "--model", "--weights", "--device", "--threads"):
+    # issue 14: the layer's own size is the engine's default (the content's, reduced only past its limit/memory)
+    for absent in ("--size", "--mask", "--iterations", "--model", "--weights", "--device", "--threads"):
         assert absent not in argv
 
 
-@pytest.mark.parametrize("preset,quality,size", [("draft", "draft", "256"),
-                                                 ("balanced", "balanced", "512"),
-                                                 ("best", "best", "800")])  # layer is 800 px
+@pytest.mark.parametrize("preset,quality,size", [("draft", "draft", "1024"),
+                                                 ("balanced", "balanced", None),
+                                                 ("best", "best", None)])  # layer is 3000 px: its own size
 def test_argv_presets(preset, quality, size):
-    argv = nc.build_argv(cfg(), job(preset=preset))
-    assert opt(argv, "--quality") == quality and opt(argv, "--size") == size
+    argv = nc.build_argv(cfg(), job(preset=preset, layer_size=(3000, 2000)))
+    assert opt(argv, "--quality") == quality
+    assert (opt(argv, "--size") if "--size" in argv else None) == size
 
 
 def test_argv_options_and_config():
@@ -166,8 +168,10 @@ def test_argv_strength_clamped_and_bad_preset():
 
 
 @pytest.mark.parametrize("w,h,size,preset,expected", [
-    (800, 600, 0, "balanced", 512), (300, 200, 0, "balanced", 300), (300, 200, 0, "draft", 256),
-    (3000, 2000, 0, "best", 1024), (3000, 2000, 2000, "draft", 2000), (300, 200, 2000, "best", 300),
+    # issue 14: balanced and best compute the layer's own size, draft is capped at 1024 px
+    (800, 600, 0, "balanced", 800), (300, 200, 0, "balanced", 300), (300, 200, 0, "draft", 300),
+    (3000, 2000, 0, "best", 3000), (3000, 2000, 0, "draft", 1024), (3000, 2000, 2000, "draft", 2000),
+    (300, 200, 2000, "best", 300),
     (10, 8, 0, "draft", 10), (600, 900, 100, "best", 100)])
 def test_result_size(w, h, size, preset, expected):
     assert nc.result_size(w, h, size, preset) == expected
@@ -758,11 +762,29 @@ def test_preset_times_come_from_this_computers_newest_calibration(tmp_path):
         "new": {"model": "vgg16", "device": "cpu", "measured_at": "2026-11-30T04:00:00", "estimates": estimates(1)},
         "19": {"model": "vgg19", "device": "cpu", "measured_at": "2026-11-30T05:00:00", "estimates": estimates(2)}})
     text = nc.preset_times_text("vgg16", "auto", env)
-    # newest vgg16 entry: draft 0.05·256 = 12.8 s, balanced 0.2·512 = 102 s, best 1024 s
+    # newest vgg16 entry, all presets at the photo's own 1024 px (issue 14: presets are no size caps
+    # below 1024 px any more): draft 0.05·1024 = 51 s, balanced 0.2·1024 = 205 s, best 1024 s
     assert "measured 2026-11-30" in text
-    assert "draft about 15 s, balanced about 2 min, best about 17 min" in text
+    assert "draft about 50 s, balanced about 3 min, best about 17 min" in text
     assert "Cancel" in text
     assert "best about 34 min" in nc.preset_times_text(None, None, env)  # the engine's default, vgg19
+
+
+def test_preset_times_for_the_layer_interpolate_the_engines_table(tmp_path):
+    table = {"256": 10.0, "512": 40.0, "1024": 200.0, "2048": 1000.0, "4096": 6000.0}
+    assert nc.estimate_seconds(table, 1024, 768, 1024) == pytest.approx(200.0)
+    assert 200 < nc.estimate_seconds(table, 1448, 1086, 1448) < 1000
+    assert nc.estimate_seconds(table, 1024, 1024, 1024) == pytest.approx(200 * 4 / 3)  # square: more pixels
+    assert nc.estimate_seconds(table, 128, 96, 128) == pytest.approx(2.5)  # below the table: its slope
+    entry = {"model": "vgg19", "device": "cpu", "measured_at": "2026-11-30T05:00:00", "size_limit": 4096,
+             "estimates": {q: {k: v * f for k, v in table.items()} for q, f in
+                           (("draft", 0.1), ("balanced", 1.0), ("best", 3.0))}}
+    env = calibration(tmp_path, {"e": entry})
+    text = nc.preset_times_text(None, None, env, (2048, 1536))
+    assert "this 2048 x 1536 layer" in text
+    assert "draft about 20 s at 1024 px, balanced about 17 min, best about 50 min" in text
+    big = nc.preset_times_text(None, None, env, (6000, 4500))
+    assert "larger than 4096 px" in big and "best about 5.0 h at 4096 px" in big
 
 
 @pytest.mark.parametrize("content", [None, "{broken", json.dumps({"entries": {"x": {"model": "vgg16"}}})])
