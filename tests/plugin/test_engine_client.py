@@ -194,7 +194,10 @@ def test_preview_engine_newest_job_wins_and_close_reaps(engine_cfg, content_png,
         events = _pump(engine, lambda e: e["event"] in ("done", "error"))
         assert {e["id"] for e in events} == {second}
         assert events[-1]["event"] == "done", events[-1]
-        assert [e["step"] for e in events if e["event"] == "snapshot"] == [3, 6, 9]
+        # a 96 px layer is one scale (under twice the preview's coarsest side): a snapshot every
+        # PREVIEW_SNAPSHOT_EVERY steps, none at the last (the result itself)
+        every, steps = nc.PREVIEW_SNAPSHOT_EVERY, nc.PREVIEW_ITERATIONS
+        assert [e["step"] for e in events if e["event"] == "snapshot"] == list(range(every, steps, every))
         assert not (tmp_path / "slow.png").exists()
     finally:
         t = time.time()
