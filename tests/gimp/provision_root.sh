@@ -64,9 +64,18 @@ if [ "$(id -u)" != 0 ]; then
   exit 3
 fi
 
+# run.py builds both roots at once: the host's apt is taken in turn (its lock refuses a second
+# apt-get at once, and the loser went on without debootstrap).
 if ! command -v debootstrap >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
+  (
+    flock -x 9
+    command -v debootstrap >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; }
+  ) 9>/var/lock/nst-host-apt.lock >&2 || true
 fi
+command -v debootstrap >/dev/null || {
+  echo "error: debootstrap is not installed and could not be installed (apt-get install debootstrap)" >&2
+  exit 5; }
 SCRIPT=""
 DSCRIPTS=/usr/share/debootstrap/scripts
 [ -e "$DSCRIPTS/$SUITE" ] || SCRIPT="$DSCRIPTS/sid"
