@@ -160,7 +160,8 @@ def test_image_top_is_greedy_nms():
 
 @pytest.fixture
 def tiny_loaded(monkeypatch):
-    monkeypatch.setattr(vis_run, "load_features", lambda model, weights, pooling: (tiny(seed=3, pooling=pooling), "tiny"))
+    monkeypatch.setattr(vis_run, "load_features",
+                        lambda model, weights, pooling: (tiny(seed=3, pooling=pooling), "tiny"))
 
 
 @pytest.fixture
