@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from nst_engine import images as images_mod  # noqa: E402
-from nst_engine.onnx_scan import OnnxScanner, TorchScanner  # noqa: E402
+from nst_engine.visualize.backends import OnnxScanner, TorchScanner  # noqa: E402
 from nst_engine.weights import load_features  # noqa: E402
 
 

@@ -7,10 +7,8 @@ from nst_engine import transfer as stylize_mod
 
 @pytest.fixture
 def tiny_network(monkeypatch):
-    """Make stylize() use the tiny network instead of loading pretrained weights."""
-    net = tiny_vgg()
+    """Make stylize() use the tiny network (engine_helpers.tiny_vgg()) instead of loading pretrained weights."""
     monkeypatch.setattr(stylize_mod, "load_features", lambda model, weights, pooling: (tiny_vgg(), "tiny-random"))
-    return net
 
 
 @pytest.fixture

@@ -204,7 +204,7 @@ def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tin
     noise_image(96, 96, seed=3).save(tmp_path / "s.png")
     req = dict(content=str(tmp_path / "c.png"), styles=[str(tmp_path / "s.png")], iterations=1, pyramid=False)
     req_ = StylizeRequest(**req)
-    net = tiny_network.truncate([req_.content_layer, *req_.style_layers])  # as the engine does
+    net = tiny_vgg().truncate([req_.content_layer, *req_.style_layers])  # the network it loads, as it truncates it
     whole = memory.estimate_bytes(net, (480, 640), [(640, 640)], 1)
     # room for a tile, not for the whole image: tiled, at the size asked for
     monkeypatch.setattr(devices, "available_bytes", lambda device: int(whole / 0.9) - 1)

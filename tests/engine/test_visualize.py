@@ -16,6 +16,7 @@ from torchvision.models.vgg import cfgs, make_layers
 
 from nst_engine import images as images_mod
 from nst_engine import visualize as vis
+from nst_engine.visualize import run as vis_run
 from nst_engine.cancel import CancelToken
 from nst_engine.errors import Cancelled, EngineError
 from nst_engine.vgg import LayerInfo, VGGFeatures
@@ -159,7 +160,8 @@ def test_image_top_is_greedy_nms():
 
 @pytest.fixture
 def tiny_loaded(monkeypatch):
-    monkeypatch.setattr(vis, "load_features", lambda model, weights, pooling: (tiny(seed=3, pooling=pooling), "tiny"))
+    monkeypatch.setattr(vis_run, "load_features",
+                        lambda model, weights, pooling: (tiny(seed=3, pooling=pooling), "tiny"))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 
-from gimp_calls import run_procedure  # noqa: E402
+from gimp_calls import run_procedure, save_results  # noqa: E402
 
 P = json.load(open(NST_PARAMS))  # noqa: F821  (defined by the -b command)
 IMAGES = P["images"]
@@ -23,9 +23,7 @@ RESULTS = {"cases": {}, "gimp_version": Gimp.version()}
 
 
 def save():
-    with open(P["out"] + ".tmp", "w") as f:
-        json.dump(RESULTS, f, indent=1)
-    os.replace(P["out"] + ".tmp", P["out"])
+    save_results(RESULTS, P["out"])
 
 
 def rect_bytes(drawable, x, y, w, h, fmt):
@@ -395,7 +393,7 @@ def case_after_cancel():
 
 
 # ----------------------------------------------------------------------------- visualize
-# plug-in-neural-style-visualize (tests/plugin/test_gimp_visualize.py runs these in their own
+# plug-in-neural-style-visualize (tests/gimp/test_gimp_visualize.py runs these in their own
 # GIMP session, which starts with no image open).
 
 VIS_PROC = "plug-in-neural-style-visualize"
@@ -557,7 +555,7 @@ def case_vis_bad_layer():
 
 
 def case_vis_cancel():
-    """The host kills the plug-in while the engine runs (tests/plugin/test_gimp_visualize.py):
+    """The host kills the plug-in while the engine runs (tests/gimp/test_gimp_visualize.py):
     a long job (deep layers with gradients) marked by --units 7."""
     before = open_state()
     info = vis_call(folder=IMAGES, layers="", units=7, top=9, size=256, cell=64, gradients=True)

@@ -1,4 +1,4 @@
-# Executed INSIDE gimp-console-3.0 with a DISPLAY (Xvfb) by tests/plugin/test_gimp_dialog.py.
+# Executed INSIDE gimp-console-3.0 with a DISPLAY (Xvfb) by tests/gimp/test_gimp_dialog.py.
 # Calls the procedure in INTERACTIVE mode twice: the test presses Return in the first dialog
 # (OK) and Escape in the second (Cancel); then Visualize Network Units once (Return: OK). Findings go to params["out"] after each case.
 import json
@@ -10,16 +10,14 @@ import gi
 gi.require_version("Gimp", "3.0")
 from gi.repository import Gimp, Gio  # noqa: E402
 
-from gimp_calls import run_procedure  # noqa: E402
+from gimp_calls import run_procedure, save_results  # noqa: E402
 
 P = json.load(open(NST_PARAMS))  # noqa: F821
 RESULTS = {"cases": {}}
 
 
 def save():
-    with open(P["out"] + ".tmp", "w") as f:
-        json.dump(RESULTS, f, indent=1)
-    os.replace(P["out"] + ".tmp", P["out"])
+    save_results(RESULTS, P["out"])
 
 
 def image():

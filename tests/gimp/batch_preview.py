@@ -1,4 +1,4 @@
-# Executed INSIDE gimp-console-3.0 with a DISPLAY (Xvfb) by tests/plugin/test_gimp_preview.py.
+# Executed INSIDE gimp-console-3.0 with a DISPLAY (Xvfb) by tests/gimp/test_gimp_preview.py.
 # Opens the Neural Style Transfer dialog twice (INTERACTIVE) on a 320x240 photo with a style
 # chosen, so its preview starts at once; the test watches the preview, changes the strength,
 # and presses Escape (Cancel) the first time, Return (OK) the second. Findings go to
@@ -11,16 +11,14 @@ import gi
 gi.require_version("Gimp", "3.0")
 from gi.repository import Gimp, Gio  # noqa: E402
 
-from gimp_calls import run_procedure  # noqa: E402
+from gimp_calls import run_procedure, save_results  # noqa: E402
 
 P = json.load(open(NST_PARAMS))  # noqa: F821
 RESULTS = {"cases": {}}
 
 
 def save():
-    with open(P["out"] + ".tmp", "w") as f:
-        json.dump(RESULTS, f, indent=1)
-    os.replace(P["out"] + ".tmp", P["out"])
+    save_results(RESULTS, P["out"])
 
 
 def case(name):

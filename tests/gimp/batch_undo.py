@@ -1,4 +1,4 @@
-# Executed INSIDE the full GIMP 3 GUI (gimp-3.0 on Xvfb) by tests/plugin/test_gimp_undo.py.
+# Executed INSIDE the full GIMP 3 GUI (gimp-3.0 on Xvfb) by tests/gimp/test_gimp_undo.py.
 # Runs the plug-in on a displayed image, then waits while the test presses Ctrl+Z once in
 # GIMP's window, and records the layers before, after the plug-in and after that one undo.
 import hashlib
@@ -12,16 +12,14 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 
-from gimp_calls import run_procedure  # noqa: E402
+from gimp_calls import run_procedure, save_results  # noqa: E402
 
 P = json.load(open(NST_PARAMS))  # noqa: F821
 R = {}
 
 
 def save():
-    with open(P["out"] + ".tmp", "w") as f:
-        json.dump(R, f, indent=1)
-    os.replace(P["out"] + ".tmp", P["out"])
+    save_results(R, P["out"])
 
 
 def state(img):

@@ -1,5 +1,8 @@
-"""Calling the plug-in's procedures from the GIMP batch scripts (batch_*.py), which run
-inside GIMP; harness.Workspace.batch_args puts this folder on their sys.path."""
+"""What the GIMP batch scripts (batch_*.py, run inside GIMP) share: calling the plug-in's
+procedures and saving their findings; harness.Workspace.batch_args puts this folder on their
+sys.path."""
+import json
+import os
 import time
 
 import gi
@@ -35,3 +38,11 @@ def run_procedure(name, args, file_keys=(), image=None, drawables=None,
     if isinstance(value, str):
         info["message"] = value
     return info, result
+
+
+def save_results(results: dict, path: str) -> None:
+    """Write the findings for the pytest side, atomically: a batch script saves after every case,
+    so what GIMP had done survives a crash or a timeout later in the session."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(results, f, indent=1)
+    os.replace(path + ".tmp", path)

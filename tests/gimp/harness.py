@@ -11,7 +11,7 @@ pytest's ``--gimp-series`` choose some). Two ways to get a GIMP of a series with
   bind-mounted at their host paths, so every path means the same inside and out.
   Everything mounted is unmounted again, in reverse order, in ``finally``.
 
-Usage (see tests/plugin/test_gimp_plugin.py)::
+Usage (see tests/gimp/test_gimp_plugin.py)::
 
     gimp = find_gimp("3.2")            # raises GimpUnavailable with a reason
     with gimp.session(extra_dirs) as sess:
@@ -413,6 +413,14 @@ class CancelWatcher(threading.Thread):
         self.info["engine_gone"] = not (os.path.exists(f"/proc/{pid}") and _read_cmdline(pid))
         time.sleep(0.5)
         self.info["output_written"] = os.path.exists(out)
+
+
+def engine_run(command: str, flag: str, value: str):
+    """A ``match`` for CancelWatcher / run_batch_session's ``cancel_match``: the engine run of
+    ``command`` whose ``flag`` is ``value`` (the cancel case gives it a value no other case uses)."""
+    def match(argv: list[str]) -> bool:
+        return command in argv and flag in argv and argv[argv.index(flag) + 1:][:1] == [value]
+    return match
 
 
 # ----------------------------------------------------------------------------- one batch session

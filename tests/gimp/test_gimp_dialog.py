@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
-import harness  # noqa: E402
+import harness  # beside this file (pytest puts a test's folder on sys.path)
 
 TITLE = "Neural Style Transfer"
 VIS_TITLE = "Visualize Network Units"

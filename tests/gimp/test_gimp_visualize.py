@@ -10,13 +10,10 @@ each engine run at a few seconds. Environment as for test_gimp_plugin.py;
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
-import harness  # noqa: E402
+import harness  # beside this file (pytest puts a test's folder on sys.path)
 
 CASES = ["vis_registration", "vis_no_images", "vis_open_images", "vis_hidden_layers",
          "vis_empty_folder",
@@ -24,14 +21,10 @@ CASES = ["vis_registration", "vis_no_images", "vis_open_images", "vis_hidden_lay
 LAYERS = ["relu1_1", "relu2_1"]
 
 
-def _is_cancel_engine(argv: list[str]) -> bool:
-    return "visualize" in argv and "--units" in argv and argv[argv.index("--units") + 1] == "7"
-
-
 @pytest.fixture(scope="session")
 def vis_results(repo_dir, shared_images, fixture_weights, gimp_series):
     return harness.run_batch_session(repo_dir, shared_images, fixture_weights, gimp_series, CASES,
-                                     cancel_match=_is_cancel_engine, cancel_delay_s=6.0,
+                                     cancel_match=harness.engine_run("visualize", "--units", "7"), cancel_delay_s=6.0,
                                      keep_env="NST_KEEP_GIMP_VIS_RESULTS", timeout=900)
 
 

@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
-import harness  # noqa: E402
+import harness  # beside this file (pytest puts a test's folder on sys.path)
 
 TITLE = "Neural Style Transfer"
 STRENGTH = 0.3

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gimp"))
-import harness  # noqa: E402
+import harness  # beside this file (pytest puts a test's folder on sys.path)
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = "neural-style-transfer"

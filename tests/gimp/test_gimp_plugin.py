@@ -16,13 +16,10 @@ root). Environment:
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp"))
-import harness  # noqa: E402
+import harness  # beside this file (pytest puts a test's folder on sys.path)
 
 CANCEL_SEED = 4242
 CASES = ["registration", "photo", "large_layer", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
@@ -31,18 +28,13 @@ CASES = ["registration", "photo", "large_layer", "layer_mask", "selection", "gra
          "after_cancel"]
 
 
-def _is_cancel_engine(argv: list[str]) -> bool:
-    return "stylize" in argv and "--seed" in argv and \
-        argv[argv.index("--seed") + 1] == str(CANCEL_SEED)
-
-
 @pytest.fixture(scope="session")
 def gimp_results(repo_dir, shared_images, fixture_weights, gimp_series):
     return harness.run_batch_session(
         repo_dir, shared_images, fixture_weights, gimp_series, CASES,
         {"iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5")),
          "cancel_seed": CANCEL_SEED, "cancel_iterations": 200},
-        cancel_match=_is_cancel_engine, keep_env="NST_KEEP_GIMP_RESULTS")
+        cancel_match=harness.engine_run("stylize", "--seed", str(CANCEL_SEED)), keep_env="NST_KEEP_GIMP_RESULTS")
 
 
 _case = harness.case_result

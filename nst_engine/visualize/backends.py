@@ -1,4 +1,4 @@
-"""A forward-only scan of the truncated VGG with onnxruntime.
+"""The scan's backends: the truncated VGG forward-only, with torch or with onnxruntime.
 
 ``visualize`` runs the same network over many images and never needs gradients,
 which is what onnxruntime is built for. The truncated ``VGGFeatures`` is exported
@@ -15,9 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import EngineError
+from ..errors import EngineError, bad_input
 
 OPSET = 17
+# Measured with benchmarks/visualize_scan.py (VGG16 up to relu5_1, 8 photos at 256 px, 2 threads,
+# torch 2.14.1 CPU vs onnxruntime 1.32): torch 4.92 s, onnxruntime 1.74 s per pass. So on the CPU
+# ``auto`` means onnxruntime; on a GPU it means torch (onnxruntime here is the CPU build).
+AUTO_CPU_BACKEND = "onnx"
 
 
 def available() -> str | None:
@@ -97,3 +101,21 @@ class TorchScanner:
         with torch.inference_mode():
             out = self.net(image.to(self.device), self.layers)
         return {name: out[name][0].float().cpu() for name in self.layers}
+
+
+def make_scanner(backend: str, net, layers, device, threads):
+    """(scanner, backend name, note). ``auto``: onnxruntime on the CPU (measured faster), torch elsewhere."""
+    if backend == "onnx" and device.type != "cpu":
+        raise bad_input(f"--backend onnx runs on the CPU only; with --device {device.type} use --backend torch "
+                        "(or auto)")
+    if backend == "torch" or (backend == "auto" and (device.type != "cpu" or AUTO_CPU_BACKEND == "torch")):
+        return TorchScanner(net, layers, device), "torch", ""
+    if backend == "auto":
+        reason = available()
+        if reason:
+            return TorchScanner(net, layers, device), "torch", f"onnx backend unavailable: {reason}"
+        try:
+            return OnnxScanner(net, layers, threads), "onnx", ""
+        except Exception as exc:  # an exporter or runtime problem: the torch scan gives the same numbers
+            return TorchScanner(net, layers, device), "torch", f"onnx export failed ({exc})"
+    return OnnxScanner(net, layers, threads), "onnx", ""
