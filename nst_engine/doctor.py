@@ -1,4 +1,7 @@
-"""``nst-engine doctor``: is this engine ready? Versions, device, weights, and a 64 px smoke run."""
+"""``nst-engine doctor``: is this engine ready? Versions, device, weights, and a 64 px smoke run.
+
+Its options are the common ones (nst_contract.options.DOCTOR); cli.main calls ``run``.
+"""
 from __future__ import annotations
 
 import platform
@@ -66,9 +69,7 @@ def _calibrate(args, reporter) -> None:
     from .request import StylizeRequest
     from .transfer import network
 
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
+    devices.set_threads(args.threads)
     req = StylizeRequest(content=None, model=args.model, weights=args.weights, precision=args.precision,
                          layout=args.layout)
     chosen = network(req, devices.pick(args.device), fresh=True)[2]
@@ -77,10 +78,3 @@ def _calibrate(args, reporter) -> None:
         for line in numerics.describe(chosen):
             print(f"{'':>15}  {line}" if line.startswith(" ") else f"{'numerics':>15}: {line}")
 
-
-def register(sub) -> None:
-    from .cli import add_common
-
-    p = sub.add_parser("doctor", help="check the installation with a tiny real run")
-    add_common(p)
-    p.set_defaults(handler=run)
