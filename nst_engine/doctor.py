@@ -9,6 +9,8 @@ import sys
 
 from PIL import Image, ImageDraw
 
+DOCTOR = {"command": "doctor"}  # every event of this command says so, the smoke run's too
+
 
 def _smoke_images():
     """A synthetic content (soft shapes) and style (stripes), so the check needs no files."""
@@ -33,6 +35,7 @@ def run(args, reporter, token) -> int:
     device = devices.pick(args.device)
     info = {
         "event": "info",
+        "command": "doctor",
         "engine": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -47,15 +50,15 @@ def run(args, reporter, token) -> int:
     reporter.emit(info)
     if reporter.__class__.__name__ != "JsonReporter":
         for key, value in info.items():
-            if key != "event":
+            if key not in ("event", "command"):
                 print(f"{key:>15}: {value}")
     _calibrate(args, reporter)
     content, style = _smoke_images()
     result = stylize(StylizeRequest(content=content, styles=[style], size=64, iterations=5, model=args.model,
                                     weights=args.weights, device=args.device, threads=args.threads,
                                     precision=args.precision, layout=args.layout),
-                     lambda event: reporter.emit(event.to_event()), token)
-    event = result.to_event()
+                     lambda event: reporter.emit({**event.to_event(), **DOCTOR}), token)
+    event = {**result.to_event(), **DOCTOR}
     event["smoke_test"] = "passed"
     reporter.emit(event)
     if reporter.__class__.__name__ != "JsonReporter":
@@ -73,7 +76,7 @@ def _calibrate(args, reporter) -> None:
     req = StylizeRequest(content=None, model=args.model, weights=args.weights, precision=args.precision,
                          layout=args.layout)
     chosen = network(req, devices.pick(args.device), fresh=True)[2]
-    reporter.emit({"event": "calibration", **chosen.to_event(), "cache": str(numerics.cache_path())})
+    reporter.emit({"event": "calibration", **DOCTOR, **chosen.to_event(), "cache": str(numerics.cache_path())})
     if reporter.__class__.__name__ != "JsonReporter":
         for line in numerics.describe(chosen):
             print(f"{'':>15}  {line}" if line.startswith(" ") else f"{'numerics':>15}: {line}")

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from nst_contract.options import MODELS as MODEL_NAMES  # ("vgg19", "vgg16"): the names the contract offers
+from nst_contract.options import POOLINGS
 
 # Simonyan & Zisserman, "Very Deep Convolutional Networks", Table 1: convolutions per block
 # (configurations D and E; torchvision's cfgs "D" and "E"). Every block's convolutions are
@@ -87,8 +88,8 @@ class VGGFeatures(nn.Module):
 
     def __init__(self, features: nn.Sequential, pooling: str = "max"):
         super().__init__()
-        if pooling not in ("max", "avg"):
-            raise ValueError("pooling must be 'max' or 'avg'")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}")
         self.names = layer_names(features)
         layers = []
         for module in features:
