@@ -15,6 +15,7 @@ from .. import images
 from ..errors import bad_input
 from ..images import MIN_SIDE
 from ..vgg import MODELS, available_layers
+from nst_contract.options import POOLINGS
 from .request import BACKENDS, MAX_CELL, MAX_SIZE, MAX_TOP, MAX_UNITS, MIN_CELL, VisualizeRequest
 
 
@@ -28,10 +29,10 @@ def check_request(req: VisualizeRequest) -> dict:
     """Validate what can be validated without images or weights; returns {layer: unit ids or None}."""
     if req.model not in MODELS:
         raise bad_input(f"--model must be one of {', '.join(MODELS)}; got {req.model!r}")
-    if req.pooling not in ("max", "avg"):
-        raise bad_input(f"--pooling must be max or avg; got {req.pooling!r}")
+    if req.pooling not in POOLINGS:
+        raise bad_input(f"--pooling must be {' or '.join(POOLINGS)}; got {req.pooling!r}")
     if req.backend not in BACKENDS:
-        raise bad_input(f"--backend must be auto, torch or onnx; got {req.backend!r}")
+        raise bad_input(f"--backend must be {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]}; got {req.backend!r}")
     layers = _check_layers(req)
     _int_in("--units", req.units, 1, MAX_UNITS)
     _int_in("--top", req.top, 1, MAX_TOP)

@@ -1,46 +1,15 @@
-"""What a ``visualize()`` caller hears while it waits (start, progress) and gets at the end.
+"""What a ``visualize()`` caller gets at the end, and the clock its progress events carry.
 
-``to_event()`` gives each the JSON-lines form the command line prints (docs/visualize.md).
+The start and progress events are the contract's (nst_contract.events); ``to_event()`` gives the
+JSON-lines form the command line prints (docs/visualize.md).
 ``Reporter`` keeps the clock, so that every stage reports elapsed time and ETA the same way.
 """
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-
-@dataclass
-class VisualizeStarted:
-    images: int
-    skipped: list  # [{"path", "reason"}]
-    layers: list
-    units: int
-    top: int
-    size: int
-    backend: str
-    device: str
-    model: str
-    weights: str
-    backend_note: str = ""
-
-    def to_event(self) -> dict:
-        return {"event": "start", "command": "visualize", **asdict(self)}
-
-
-@dataclass
-class VisualizeProgress:
-    stage: str  # scan | gradients | render
-    step: int  # 1-based within the stage
-    steps: int
-    fraction: float  # of the whole job, 0..1
-    elapsed_s: float
-    eta_s: float | None
-    image: str | None = None
-
-    def to_event(self) -> dict:
-        what = f" {os.path.basename(self.image)}" if self.image else ""
-        return {"event": "progress", **asdict(self), "label": f"{self.stage} {self.step}/{self.steps}{what}"}
+from nst_contract.events import VisualizeDone, VisualizeProgress, VisualizeStarted  # noqa: F401 (the contract's events)
 
 
 @dataclass
@@ -69,12 +38,10 @@ class VisualizeResult:
     patches: list = field(default_factory=list)
 
     def to_event(self) -> dict:
-        return {"event": "done", "command": "visualize",
-                "output": str(self.output) if self.output else None,
-                "json": str(self.json_output) if self.json_output else None,
-                "seconds": round(self.seconds, 3), "size": list(self.image.size),
-                "images": len(self.index["images"]), "skipped": len(self.index["skipped"]),
-                "patches": len(self.patches), "backend": self.backend}
+        return VisualizeDone(str(self.output) if self.output else None,
+                             str(self.json_output) if self.json_output else None,
+                             round(self.seconds, 3), list(self.image.size), len(self.index["images"]),
+                             len(self.index["skipped"]), len(self.patches), self.backend).to_event()
 
 
 class Reporter:
