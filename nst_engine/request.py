@@ -136,7 +136,7 @@ class Progress:
     tile: list | None = None  # [tiles done, tiles in this step] while a tiled step is under way
 
     def to_event(self) -> dict:
-        label = f"scale {self.scale + 1}/{self.scales} step {self.step}/{self.steps}"
+        label = f"scale {self.scale + 1}/{self.scales} " + (f"step {self.step}/{self.steps}" if self.step else "setup")
         if self.tile:
             label += f" tile {self.tile[0]}/{self.tile[1]}"
         return {"event": "progress", **asdict(self), "label": label}

@@ -482,23 +482,26 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
 
     generator = torch.Generator().manual_seed(int(req.seed))
     costs = [s * _step_cost((w, h), tile) for s, (w, h), tile in zip(plan_.steps, plan_.scales, tile_plan)]
-    done_cost, total_cost = 0.0, float(sum(costs))
+    setups = [_setup_cost(size, tile, _style_hws(req, plan_, max(size))) for size, tile in zip(plan_.scales, tile_plan)]
+    done_cost, total_cost = 0.0, float(sum(costs) + sum(setups))
     x, terms = None, {}
     for k, ((w, h), steps, tile) in enumerate(zip(plan_.scales, plan_.steps, tile_plan)):
         content = images.resize_tensor(target_content, (h, w))
         masks = [_tensor_mask(r.mask, (h, w), device) for r in plan_.regions]
         union = _union(masks)
         def on_tile(done, total, k=k, w=w, h=h, steps=steps):
-            step = now["step"]
-            fraction = (done_cost + costs[k] * (step - 1 + done / total) / steps) / total_cost
+            step = now["step"]  # 0: the scale's setup (the styles' Grams, the content's features)
+            start = done_cost + (costs[k] * (step - 1) / steps if step else 0)  # done_cost has the setup once over
+            fraction = (start + (costs[k] / steps if step else setups[k]) * done / total) / total_cost
             elapsed = time.perf_counter() - t0
             emit(Progress(k, len(plan_.scales), (w, h), step, steps, round(fraction, 5), round(elapsed, 3),
                           round(elapsed * (1 - fraction) / fraction, 1) if fraction > 0 else None, dict(terms),
                           [done, total]))
 
-        now = {"step": 1}
+        now = {"step": 0}
         evaluate, value = _scale_objective(net, req, plan_, content, _style_views(req, styles_t, (w, h), device),
-                                           masks, tile, reuse, cancel, on_tile)
+                                           masks, tile, reuse, cancel, on_tile, on_tile)
+        done_cost += setups[k]
         if x is None:
             x = content.clone() if req.init == "content" else torch.rand(content.shape, generator=generator).to(device)
         else:
@@ -573,9 +576,18 @@ def _step_cost(size, tile) -> float:
     return 4 / 3 * sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in (t.crop for t in crops))
 
 
-def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cancel, on_tile=None) -> tuple:
+def _setup_cost(size, tile, style_hws) -> float:
+    """Relative cost (``_step_cost``'s unit) of a scale's setup: one forward pass (≈ 1/3 of a
+    forward+backward) of each style image and of the content, with halos when tiled."""
+    pixels = sum(h * w for h, w in style_hws) + size[0] * size[1]
+    return pixels / 3 * (_step_cost(size, tile) * 3 / 4 / (size[0] * size[1]) if tile else 1)
+
+
+def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cancel, on_tile=None,
+                     on_setup=None) -> tuple:
     """(evaluate, value) at one scale. ``evaluate(image)`` → (total, terms) and leaves the
-    gradient on ``image``'s graph; ``value(image)`` → terms. Tiled when ``tile`` is set."""
+    gradient on ``image``'s graph; ``value(image)`` → terms. Tiled when ``tile`` is set, and then
+    ``on_setup(done, total)`` follows the tiles of the styles' Grams and the content's features."""
     if tile is None:
         objective = Objective(net, req, plan_, content, styles, masks,
                               None if reuse is None else (lambda s: reuse.style_grams(net, s, req.style_layers)))
@@ -590,10 +602,20 @@ def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cance
                 return objective(image)[1]
         return evaluate, value
 
+    def count(hw):
+        return len(tiles.layout(tuple(hw), tile, tiles.align_of(net)))
+
+    setup = {"done": 0, "total": sum(count(s.shape[-2:]) for ss in styles for s in ss) + count(content.shape[-2:])}
+
+    def tick():
+        setup["done"] += 1
+        if on_setup is not None:
+            on_setup(setup["done"], setup["total"])
+
     targets = region_targets(req, plan_, styles, masks,
-                             lambda s: tiles.tiled_grams(net, s, req.style_layers, tile, cancel))
+                             lambda s: tiles.tiled_grams(net, s, req.style_layers, tile, cancel, tick))
     objective = tiles.TiledObjective(net, req, plan_.layer_weights, plan_.style_weight, content, targets, tile, cancel,
-                                     on_tile)
+                                     on_tile, tick)
 
     def evaluate(image):
         total, terms, grad = objective.value_and_grad(image)

@@ -188,13 +188,18 @@ def test_tiled_progress_moves_within_a_step_and_covers_the_job(tiny_network, big
     events = []
     _run(big, tmp_path, events=events, iterations=2)
     progress = events[1:]
-    per_tile = [e for e in progress if e.tile]
+    setup = [e for e in progress if e.step == 0]
+    per_tile = [e for e in progress if e.tile and e.step]
     per_step = [e for e in progress if not e.tile]
     assert len(per_step) == 2
     assert len(per_tile) == 2 * 2 * 6  # two steps × (two passes × 6 tiles)
     assert per_tile[0].tile == [1, 12] and "tile 1/12" in per_tile[0].to_event()["label"]
+    # before the steps: the style's Grams (seen at 176 px: 3 × 3 tiles) and the content's features (6 tiles)
+    assert progress[:len(setup)] == setup and [e.tile for e in setup] == [[i, 15] for i in range(1, 16)]
+    assert "setup tile 1/15" in setup[0].to_event()["label"] and setup[0].eta_s is not None
     fractions = [e.fraction for e in progress]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert 0 < setup[0].fraction and setup[-1].fraction < per_tile[0].fraction
 
 
 def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tiny_network, tmp_path, monkeypatch):
@@ -212,7 +217,7 @@ def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tin
     stylize(StylizeRequest(**req), events.append)
     assert events[0].tiles[0] is not None and events[0].output_size == (640, 480) and not events[0].note
     # room for neither at this size: a default-size job is made the largest size that fits, and says so
-    monkeypatch.setattr(devices, "available_bytes", lambda device: 500 * 2**20)
+    monkeypatch.setattr(devices, "available_bytes", lambda device: memory.OVERHEAD + 100 * 2**20)
     events = []
     result = stylize(StylizeRequest(**req), events.append)
     assert 32 < result.size[0] < 640 and "largest size that fits" in events[0].note
