@@ -30,12 +30,23 @@ from .vgg import MODELS, available_layers
 from .weights import describe, load_features
 
 LBFGS_HISTORY = 50
-# At scales above DETAIL_SIDE (few steps each), an update that raises the objective above this ×
-# the best seen is undone and L-BFGS's memory reset, and the scale keeps its best image. Without a
-# line search L-BFGS can overshoot badly right after a scale change (measured: 1024 px balanced,
-# objective 11.8 → 227 at the 5th of 6 steps: noise). At the many-step scales up to DETAIL_SIDE,
-# L-BFGS recovers from its rises on its own and resetting it would slow it down.
-OVERSHOOT = 1.05
+# At scales above DETAIL_SIDE (few steps each) a scale ends with the lowest-objective image it
+# evaluated, not necessarily its last: without a line search L-BFGS can overshoot right after a
+# scale change (measured: 1024 px balanced, objective 11.8 → 227 at the 5th of 6 steps: noise).
+# The optimiser itself is left alone. Undoing a rise mid-scale and restarting L-BFGS (tried, issue
+# 14) threw its curvature away, and a fresh L-BFGS's first step is a tiny gradient step
+# (lr / |g|₁), so a 3-step 2048 px scale ended near its upsampled start (objective 10.9, not 6.2).
+
+
+class _Best:
+    """The lowest-objective image a scale evaluated, with its terms."""
+
+    def __init__(self):
+        self.total, self.image, self.terms = math.inf, None, None
+
+    def offer(self, terms: dict, image) -> None:
+        if terms["total"] < self.total:
+            self.total, self.image, self.terms = terms["total"], image, dict(terms)
 
 
 # ----------------------------------------------------------------------------- checking
@@ -516,7 +527,7 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
             total, terms = evaluate(_composite(x, content, union))
             return total
 
-        best, at = (math.inf, None), None
+        best, at = _Best(), None
         guarded = max(w, h) > DETAIL_SIDE  # few steps after a scale change: where L-BFGS overshoots
 
         for step in range(1, steps + 1):
@@ -532,13 +543,8 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
             if not math.isfinite(terms["total"]):
                 raise EngineError("internal", "the optimisation diverged (loss is not finite); "
                                   "try --optimizer adam or a smaller --lr")
-            if guarded and terms["total"] > best[0] * OVERSHOOT:
-                # the last update overshot (L-BFGS has no line search here): undo it, forget its curvature
-                with torch.no_grad():
-                    x.copy_(best[1])
-                opt = _optimizer(req, x)
-            elif guarded and terms["total"] < best[0]:
-                best = (terms["total"], at)
+            if guarded:
+                best.offer(terms, at)  # ``terms`` are those of ``at``, the image this step started from
             fraction = (done_cost + costs[k] * step / steps) / total_cost
             elapsed = time.perf_counter() - t0
             eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
@@ -554,9 +560,10 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
         x = _composite(x, content, union).detach().clamp(0, 1)
         if guarded or k == len(plan_.scales) - 1:
             final_terms = value(x)
-        if guarded and final_terms["total"] > best[0] * OVERSHOOT:  # the last update overshot: keep the best
-            x = _composite(best[1], content, union).clamp(0, 1)
-            final_terms = value(x)
+        if guarded and final_terms["total"] > best.total:  # the last updates overshot: keep the best
+            x = _composite(best.image, content, union).clamp(0, 1)
+            # bounded: ``at`` was already in [0, 1], so its terms are those of ``x``
+            final_terms = best.terms if req.bounded else value(x)
     check(cancel)
 
     image = _render(x, content_full, plan_, req, device, (out_w, out_h))
