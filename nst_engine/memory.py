@@ -7,10 +7,11 @@ BYTES = 4  # float32
 # The torch runtime with the engine imported: 520 MiB of RSS measured before any job (CPU, torch
 # 2.14); the rest is allocator slack.
 OVERHEAD = 640 * 2**20
-# Peak RSS of a whole-image step, above the runtime, per byte of the network's forward
-# activations: 0.96–1.05 measured for VGG16 and VGG19 at 1024–2048 px (benchmarks/memory_fit.py;
-# autograd keeps about one copy of the activations, the backward frees them as it goes, the
-# ReLUs work in place). 1.25 is that fit with a 20 % safety margin on top.
+# Peak RSS of a whole-image job above the runtime, per byte of the network's forward activations:
+# 0.96–1.13 measured (VGG16 at 1024/1536/2048 px, VGG19 at 1024/1536 px, fp32, either layout;
+# benchmarks/memory_fit.py): autograd keeps about one copy of the activations and the backward frees
+# them as it goes. 1.25 is the largest measured ratio plus 10 % (the old 3× tiled 2048 px jobs
+# that fit whole).
 ACTIVATION_FACTOR = 1.25
 
 

@@ -27,7 +27,8 @@ def _variable(net, hw, history=3):
 def test_estimate_above_the_runtime_scales_with_the_pixels(model):
     net = _net(model)
     small, large = _variable(net, (768, 1024)), _variable(net, (1536, 2048))
-    assert large / small == pytest.approx(4.0, rel=0.02)  # measured peaks: 1.06 GB → 6.6 GB above the runtime
+    # measured peaks above the runtime (VGG16): 3.8 GB at 1536 px, 6.6 GB at 2048 px, ×1.75 for ×1.78 the pixels
+    assert large / small == pytest.approx(4.0, rel=0.02)
     assert _variable(net, (1152, 1536)) / small == pytest.approx(2.25, rel=0.02)
 
 
