@@ -36,7 +36,7 @@ LBFGS_HISTORY = 50
 # The optimiser itself is left alone: it recovers from such a rise (1024 px of a 2048 px balanced
 # job: 11.98 → 21.08 → 8.28 → 6.82). Undoing the rise and restarting L-BFGS (tried, issue 14) threw
 # its curvature away, and a fresh L-BFGS's first step is a tiny gradient step (lr / |g|₁): that
-# 1024 px scale then ended at 11.83, and a 2048 px job's objective was 10.9 instead of 6.2.
+# 1024 px scale would have ended at ≈ 11.98, and a 2048 px job's objective was 10.9 instead of 6.2.
 
 
 class _Best:
