@@ -3,6 +3,7 @@ what does not fit (VGG shapes on the meta device: no weights, instant; one real 
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_estimate_is_the_activations_times_the_fitted_factor():
 def test_guard_keeps_a_2048_job_whole_when_it_fits_and_tiles_it_when_not():
     net = _net("vgg19")
     req = StylizeRequest(content="x", styles=["y"])
-    plan_ = type("Plan", (), {"regions": [type("R", (), {"styles": [type("S", (), {"size": (2048, 1536)})()]})()]})()
+    plan_ = SimpleNamespace(regions=[SimpleNamespace(styles=[SimpleNamespace(size=(2048, 1536))])])
     hws = transfer._style_hws(req, plan_, 2048)
     tile, need = transfer._scale_need(net, req, (2048, 1536), 3, hws, 16 * 2**30)
     assert tile is None and need < 0.9 * 16 * 2**30  # 23 GiB machines ran this whole (issue 14)
