@@ -10,7 +10,8 @@ One case per process, so the peak RSS (getrusage) is the case's own:
 
 The content is a shared photo enlarged (bicubic) to the size asked for: timing does not
 depend on the picture's detail. Prints per-scale seconds (from the progress events), the
-tiles the engine chose, the memory estimate, the peak RSS, and the final objective.
+tiles the engine chose, the memory estimate, the peak RSS, the objective at each step (of the
+image the step started from) and the final objective.
 """
 from __future__ import annotations
 
@@ -67,15 +68,20 @@ def timed(req) -> dict:
     result = stylize(req, events.append)
     seconds = time.perf_counter() - t0
     start = events[0]
-    per_scale = {}
+    per_scale, losses, setup = {}, {}, {}
     last = 0.0
     for e in events[1:]:
         key = f"{e.size[0]}x{e.size[1]}"
         per_scale[key] = round(per_scale.get(key, 0) + e.elapsed_s - last, 1)
+        if e.step == 0:  # a tiled scale's setup (the styles' Grams, the content's features)
+            setup[key] = round(setup.get(key, 0) + e.elapsed_s - last, 1)
+        elif not e.tile:  # a step's event: the objective of the image the step started from
+            losses.setdefault(key, []).append(round(e.loss["total"], 4))
         last = e.elapsed_s
     return {"seconds": round(seconds, 1), "size": list(result.size), "scales": start.scales, "steps": start.steps,
             "tiles": start.tiles, "estimate_mb": start.memory_estimate_mb, "numerics": start.numerics,
-            "seconds_per_scale": per_scale, "objective": result.loss, "note": start.note, "image": result.image}
+            "seconds_per_scale": per_scale, "setup_seconds": setup, "objective_per_step": losses,
+            "objective": result.loss, "note": start.note, "image": result.image}
 
 
 def main() -> None:

@@ -132,7 +132,8 @@ class Progress(Event):
     tile: Optional[list] = None  # [tiles done, tiles in this step] while a tiled step is under way
 
     def extra(self) -> dict:
-        label = f"scale {self.scale + 1}/{self.scales} step {self.step}/{self.steps}"
+        # step 0: a tiled scale building its targets (style Grams, content features) before step 1
+        label = f"scale {self.scale + 1}/{self.scales} " + (f"step {self.step}/{self.steps}" if self.step else "setup")
         if self.tile:
             label += f" tile {self.tile[0]}/{self.tile[1]}"
         return {"label": label}

@@ -69,23 +69,26 @@ def core_of(feature: torch.Tensor, tile: Tile, stride: int, size_hw) -> torch.Te
     return feature[..., (y0 - cy0) // stride:fy1, (x0 - cx0) // stride:fx1]
 
 
-def tiled_grams(net, image: torch.Tensor, layers, tile: int, cancel=None) -> dict:
-    """{layer: Gram} of a whole image too large for one pass (a large style image), tile by tile."""
+def tiled_grams(net, image: torch.Tensor, layers, tile: int, cancel=None, on_tile=None) -> dict:
+    """{layer: Gram} of a whole image too large for one pass (a large style image), tile by tile.
+    ``on_tile()``: called after each tile (progress: at 4096 px this takes minutes)."""
     strides = {name: info.stride for name, info in net.layer_info().items()}
     hw = tuple(image.shape[-2:])
     sums, counts = {layer: 0 for layer in layers}, {layer: 0 for layer in layers}
     with torch.no_grad():
-        for t in layout(hw, tile, _align(net)):
+        for t in layout(hw, tile, align_of(net)):
             check(cancel)
             feats = net(crop(image, t.crop), layers)
             for layer in layers:
                 f = core_of(feats[layer], t, strides[layer], hw)
                 sums[layer] = sums[layer] + gram(f, n=1.0)
                 counts[layer] += f.shape[-1] * f.shape[-2]
+            if on_tile is not None:
+                on_tile()
     return {layer: sums[layer] / counts[layer] for layer in layers}
 
 
-def _align(net) -> int:
+def align_of(net) -> int:
     return max(info.stride for info in net.layer_info().values())
 
 
@@ -97,12 +100,13 @@ class TiledObjective:
     """
 
     def __init__(self, net, req, layer_weights, style_weight, content, targets, tile: int, cancel=None,
-                 on_tile=None):
-        """``on_tile(done, total)``: called after each tile pass of an evaluation (progress)."""
+                 on_tile=None, on_setup=None):
+        """``on_tile(done, total)``: called after each tile pass of an evaluation (progress);
+        ``on_setup()``: after each tile of the content's features computed here."""
         self.net, self.req, self.cancel, self.on_tile = net, req, cancel, on_tile
         self.layer_weights, self.style_weight = layer_weights, style_weight
         self.hw = tuple(content.shape[-2:])
-        self.tiles = layout(self.hw, tile, _align(net))
+        self.tiles = layout(self.hw, tile, align_of(net))
         self.strides = {name: info.stride for name, info in net.layer_info().items()}
         self.layers = list(dict.fromkeys([req.content_layer, *req.style_layers]))
         steps = net.geometry(net.names[-1])
@@ -120,6 +124,8 @@ class TiledObjective:
                 check(cancel)
                 f = net(crop(content, t.crop), [req.content_layer])[req.content_layer]
                 self.content_cores.append(core_of(f, t, self.strides[req.content_layer], self.hw).clone())
+                if on_setup is not None:
+                    on_setup()
         self.content_norm = float(sum(c.pow(2).sum() for c in self.content_cores).clamp_min(EPS))
         self.counts = [{layer: self._count(r, layer) for layer in req.style_layers} for r in range(len(targets))]
 

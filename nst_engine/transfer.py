@@ -30,12 +30,24 @@ from .vgg import MODELS, available_layers
 from .weights import describe, load_features
 
 LBFGS_HISTORY = 50
-# At scales above DETAIL_SIDE (few steps each), an update that raises the objective above this ×
-# the best seen is undone and L-BFGS's memory reset, and the scale keeps its best image. Without a
-# line search L-BFGS can overshoot badly right after a scale change (measured: 1024 px balanced,
-# objective 11.8 → 227 at the 5th of 6 steps: noise). At the many-step scales up to DETAIL_SIDE,
-# L-BFGS recovers from its rises on its own and resetting it would slow it down.
-OVERSHOOT = 1.05
+# At scales above DETAIL_SIDE (few steps each) a scale ends with the lowest-objective image it
+# evaluated, not necessarily its last: without a line search L-BFGS can overshoot right after a
+# scale change (measured: 1024 px balanced, objective 11.8 → 227 at the 5th of 6 steps: noise).
+# The optimiser itself is left alone: it recovers from such a rise (1024 px of a 2048 px balanced
+# job: 11.98 → 21.08 → 8.28 → 6.82). Undoing the rise and restarting L-BFGS (tried, issue 14) threw
+# its curvature away, and a fresh L-BFGS's first step is a tiny gradient step (lr / |g|₁): that
+# 1024 px scale would have ended at ≈ 11.98, and a 2048 px job's objective was 10.9 instead of 6.2.
+
+
+class _Best:
+    """The lowest-objective image a scale evaluated, with its terms."""
+
+    def __init__(self):
+        self.total, self.image, self.terms = math.inf, None, None
+
+    def offer(self, terms: dict, image) -> None:
+        if terms["total"] < self.total:
+            self.total, self.image, self.terms = terms["total"], image, dict(terms)
 
 
 # ----------------------------------------------------------------------------- checking
@@ -481,23 +493,26 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
 
     generator = torch.Generator().manual_seed(int(req.seed))
     costs = [s * _step_cost((w, h), tile) for s, (w, h), tile in zip(plan_.steps, plan_.scales, tile_plan)]
-    done_cost, total_cost = 0.0, float(sum(costs))
+    setups = [_setup_cost(size, tile, _style_hws(req, plan_, max(size))) for size, tile in zip(plan_.scales, tile_plan)]
+    done_cost, total_cost = 0.0, float(sum(costs) + sum(setups))
     x, terms = None, {}
     for k, ((w, h), steps, tile) in enumerate(zip(plan_.scales, plan_.steps, tile_plan)):
         content = images.resize_tensor(target_content, (h, w))
         masks = [_tensor_mask(r.mask, (h, w), device) for r in plan_.regions]
         union = _union(masks)
         def on_tile(done, total, k=k, w=w, h=h, steps=steps):
-            step = now["step"]
-            fraction = (done_cost + costs[k] * (step - 1 + done / total) / steps) / total_cost
+            step = now["step"]  # 0: the scale's setup (the styles' Grams, the content's features)
+            start = done_cost + (costs[k] * (step - 1) / steps if step else 0)  # done_cost has the setup once over
+            fraction = (start + (costs[k] / steps if step else setups[k]) * done / total) / total_cost
             elapsed = time.perf_counter() - t0
             emit(Progress(k, len(plan_.scales), (w, h), step, steps, round(fraction, 5), round(elapsed, 3),
                           round(elapsed * (1 - fraction) / fraction, 1) if fraction > 0 else None, dict(terms),
                           [done, total]))
 
-        now = {"step": 1}
+        now = {"step": 0}
         evaluate, value = _scale_objective(net, req, plan_, content, _style_views(req, styles_t, (w, h), device),
-                                           masks, tile, reuse, cancel, on_tile)
+                                           masks, tile, reuse, cancel, on_tile, on_tile)
+        done_cost += setups[k]
         if x is None:
             x = content.clone() if req.init == "content" else torch.rand(content.shape, generator=generator).to(device)
         else:
@@ -512,7 +527,7 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
             total, terms = evaluate(_composite(x, content, union))
             return total
 
-        best, at = (math.inf, None), None
+        best, at = _Best(), None
         guarded = max(w, h) > DETAIL_SIDE  # few steps after a scale change: where L-BFGS overshoots
 
         for step in range(1, steps + 1):
@@ -528,13 +543,8 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
             if not math.isfinite(terms["total"]):
                 raise EngineError("internal", "the optimisation diverged (loss is not finite); "
                                   "try --optimizer adam or a smaller --lr")
-            if guarded and terms["total"] > best[0] * OVERSHOOT:
-                # the last update overshot (L-BFGS has no line search here): undo it, forget its curvature
-                with torch.no_grad():
-                    x.copy_(best[1])
-                opt = _optimizer(req, x)
-            elif guarded and terms["total"] < best[0]:
-                best = (terms["total"], at)
+            if guarded:
+                best.offer(terms, at)  # ``terms`` are those of ``at``, the image this step started from
             fraction = (done_cost + costs[k] * step / steps) / total_cost
             elapsed = time.perf_counter() - t0
             eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
@@ -550,9 +560,10 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
         x = _composite(x, content, union).detach().clamp(0, 1)
         if guarded or k == len(plan_.scales) - 1:
             final_terms = value(x)
-        if guarded and final_terms["total"] > best[0] * OVERSHOOT:  # the last update overshot: keep the best
-            x = _composite(best[1], content, union).clamp(0, 1)
-            final_terms = value(x)
+        if guarded and final_terms["total"] > best.total:  # the last updates overshot: keep the best
+            x = _composite(best.image, content, union).clamp(0, 1)
+            # bounded: ``at`` was already in [0, 1], so its terms are those of ``x``
+            final_terms = best.terms if req.bounded else value(x)
     check(cancel)
 
     image = _render(x, content_full, plan_, req, device, (out_w, out_h))
@@ -572,9 +583,18 @@ def _step_cost(size, tile) -> float:
     return 4 / 3 * sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in (t.crop for t in crops))
 
 
-def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cancel, on_tile=None) -> tuple:
+def _setup_cost(size, tile, style_hws) -> float:
+    """Relative cost (``_step_cost``'s unit) of a scale's setup: one forward pass (≈ 1/3 of a
+    forward+backward) of each style image and of the content, with halos when tiled."""
+    pixels = sum(h * w for h, w in style_hws) + size[0] * size[1]
+    return pixels / 3 * (_step_cost(size, tile) * 3 / 4 / (size[0] * size[1]) if tile else 1)
+
+
+def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cancel, on_tile=None,
+                     on_setup=None) -> tuple:
     """(evaluate, value) at one scale. ``evaluate(image)`` → (total, terms) and leaves the
-    gradient on ``image``'s graph; ``value(image)`` → terms. Tiled when ``tile`` is set."""
+    gradient on ``image``'s graph; ``value(image)`` → terms. Tiled when ``tile`` is set, and then
+    ``on_setup(done, total)`` follows the tiles of the styles' Grams and the content's features."""
     if tile is None:
         objective = Objective(net, req, plan_, content, styles, masks,
                               None if reuse is None else (lambda s: reuse.style_grams(net, s, req.style_layers)))
@@ -589,10 +609,20 @@ def _scale_objective(net, req, plan_, content, styles, masks, tile, reuse, cance
                 return objective(image)[1]
         return evaluate, value
 
+    def count(hw):
+        return len(tiles.layout(tuple(hw), tile, tiles.align_of(net)))
+
+    setup = {"done": 0, "total": sum(count(s.shape[-2:]) for ss in styles for s in ss) + count(content.shape[-2:])}
+
+    def tick():
+        setup["done"] += 1
+        if on_setup is not None:
+            on_setup(setup["done"], setup["total"])
+
     targets = region_targets(req, plan_, styles, masks,
-                             lambda s: tiles.tiled_grams(net, s, req.style_layers, tile, cancel))
+                             lambda s: tiles.tiled_grams(net, s, req.style_layers, tile, cancel, tick))
     objective = tiles.TiledObjective(net, req, plan_.layer_weights, plan_.style_weight, content, targets, tile, cancel,
-                                     on_tile)
+                                     on_tile, tick)
 
     def evaluate(image):
         total, terms, grad = objective.value_and_grad(image)

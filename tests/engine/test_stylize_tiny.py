@@ -7,7 +7,7 @@ from PIL import Image
 
 from engine_helpers import noise_image, smooth_image
 from nst_engine import EngineError, StylizeRequest, stylize
-from nst_engine import devices
+from nst_engine import devices, memory
 from nst_engine import transfer as stylize_mod
 from nst_engine.cancel import CancelToken
 from nst_engine.request import Region
@@ -174,7 +174,7 @@ def test_cancel_writes_nothing(tiny_network, images, tmp_path):
 
 def test_memory_refusal_names_a_size_that_fits(tiny_network, images, tmp_path, monkeypatch):
     content, style = images
-    monkeypatch.setattr(devices, "available_bytes", lambda device: 700 * 2**20)
+    monkeypatch.setattr(devices, "available_bytes", lambda device: memory.OVERHEAD + 300 * 2**20)
     with pytest.raises(EngineError) as err:
         stylize(StylizeRequest(content=str(content), styles=[str(style)], size=8000))
     assert err.value.code == "out_of_memory"

@@ -188,13 +188,18 @@ def test_tiled_progress_moves_within_a_step_and_covers_the_job(tiny_network, big
     events = []
     _run(big, tmp_path, events=events, iterations=2)
     progress = events[1:]
-    per_tile = [e for e in progress if e.tile]
+    setup = [e for e in progress if e.step == 0]
+    per_tile = [e for e in progress if e.tile and e.step]
     per_step = [e for e in progress if not e.tile]
     assert len(per_step) == 2
     assert len(per_tile) == 2 * 2 * 6  # two steps × (two passes × 6 tiles)
     assert per_tile[0].tile == [1, 12] and "tile 1/12" in per_tile[0].to_event()["label"]
+    # before the steps: the style's Grams (seen at 176 px: 3 × 3 tiles) and the content's features (6 tiles)
+    assert progress[:len(setup)] == setup and [e.tile for e in setup] == [[i, 15] for i in range(1, 16)]
+    assert "setup tile 1/15" in setup[0].to_event()["label"] and setup[0].eta_s is not None
     fractions = [e.fraction for e in progress]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert 0 < setup[0].fraction and setup[-1].fraction < per_tile[0].fraction
 
 
 def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tiny_network, tmp_path, monkeypatch):
@@ -212,7 +217,7 @@ def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tin
     stylize(StylizeRequest(**req), events.append)
     assert events[0].tiles[0] is not None and events[0].output_size == (640, 480) and not events[0].note
     # room for neither at this size: a default-size job is made the largest size that fits, and says so
-    monkeypatch.setattr(devices, "available_bytes", lambda device: 500 * 2**20)
+    monkeypatch.setattr(devices, "available_bytes", lambda device: memory.OVERHEAD + 100 * 2**20)
     events = []
     result = stylize(StylizeRequest(**req), events.append)
     assert 32 < result.size[0] < 640 and "largest size that fits" in events[0].note
@@ -221,3 +226,55 @@ def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tin
         stylize(StylizeRequest(**req, size=640))
     assert err.value.code == "out_of_memory" and "--size" in err.value.message
     assert transfer.MIN_SIDE < int(err.value.message.split("--size ")[1].split()[0]) < 640
+
+
+# ---------------------------------------------------------------- few-step scales keep their best image
+
+
+class _Kicked:
+    """The engine's L-BFGS, except that after the steps in ``kick_at`` the image is thrown far off
+    (as an overshooting L-BFGS update does). Counts the optimisers made."""
+
+    made = 0
+
+    def __init__(self, real, x, kick_at):
+        self.real, self.x, self.kick_at, self.n = real, x, kick_at, 0
+        _Kicked.made += 1
+
+    def zero_grad(self):
+        self.real.zero_grad()
+
+    def step(self, closure):
+        self.real.step(closure)
+        self.n += 1
+        if self.n in self.kick_at:
+            with torch.no_grad():
+                self.x.add_(torch.randn(self.x.shape, generator=torch.Generator().manual_seed(self.n)))
+
+
+def _kicked_run(big, tmp_path, monkeypatch, kick_at, iterations):
+    from nst_engine import transfer
+
+    real = transfer._optimizer
+    _Kicked.made = 0
+    monkeypatch.setattr(transfer, "_optimizer", lambda req, x: _Kicked(real(req, x), x, kick_at))
+    monkeypatch.setattr(transfer, "DETAIL_SIDE", 64)  # the 176 px scale counts as a few-step fine scale
+    events = []
+    content, style = big
+    result = stylize(StylizeRequest(content=str(content), styles=[str(style)], iterations=iterations,
+                                    pyramid=False), events.append)
+    return result, [e.loss["total"] for e in events[1:] if not e.tile]
+
+
+def test_a_fine_scale_whose_last_step_overshoots_ends_with_its_best_image(tiny_network, big, tmp_path, monkeypatch):
+    result, seen = _kicked_run(big, tmp_path, monkeypatch, kick_at={3}, iterations=3)
+    # the steps' objectives are those of the images they started from; the kicked last image is worse
+    assert result.loss["total"] == pytest.approx(min(seen), rel=1e-5)
+    assert result.loss["total"] < seen[0]
+
+
+def test_a_rise_within_a_fine_scale_does_not_restart_the_optimiser(tiny_network, big, tmp_path, monkeypatch):
+    result, seen = _kicked_run(big, tmp_path, monkeypatch, kick_at={2}, iterations=5)
+    assert seen[2] > 1.05 * min(seen[:2])  # the kick shows at step 3
+    assert _Kicked.made == 1  # L-BFGS keeps its curvature (a fresh one starts with a tiny step)
+    assert result.loss["total"] <= min(seen) + 1e-9
