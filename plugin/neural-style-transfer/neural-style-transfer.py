@@ -15,7 +15,14 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import nst_client as nc  # noqa: E402
+import nst_client  # noqa: E402
+import nst_config  # noqa: E402
+import nst_files  # noqa: E402
+import nst_jobs  # noqa: E402
+import nst_progress  # noqa: E402
+import nst_regions  # noqa: E402
+import nst_tempdirs  # noqa: E402
+from nst_errors import Cancelled, ConfigError, NstError, RegionError, VISUALIZE_TASK  # noqa: E402
 
 PROC_NAME = "plug-in-neural-style-transfer"
 VIS_PROC_NAME = "plug-in-neural-style-visualize"
@@ -62,7 +69,7 @@ def _export_png(data, width, height, fmt, path):
         tmp.insert_layer(layer, None, 0)
         _write(layer, (0, 0, width, height), fmt, data)
         if not Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, tmp, Gio.File.new_for_path(path), None):
-            raise nc.NstError(f"GIMP could not write the temporary file {path}.")
+            raise NstError(f"GIMP could not write the temporary file {path}.")
     finally:
         tmp.delete()
 
@@ -72,9 +79,9 @@ def _open_rgb(path, failure):
     try:
         img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
     except GLib.Error as e:
-        raise nc.NstError(f"{failure} {path}: {e.message}")
+        raise NstError(f"{failure} {path}: {e.message}")
     if img is None:
-        raise nc.NstError(f"{failure} {path}.")
+        raise NstError(f"{failure} {path}.")
     try:
         img.undo_disable()
         if img.get_base_type() != Gimp.ImageBaseType.RGB:
@@ -91,7 +98,7 @@ def _export_file_as_png(src_path, path):
     try:
         img.flatten()
         if not Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(path), None):
-            raise nc.NstError(f"GIMP could not convert the style image {src_path} to PNG.")
+            raise NstError(f"GIMP could not convert the style image {src_path} to PNG.")
     finally:
         img.delete()
 
@@ -120,8 +127,8 @@ class _Progress:
         self.last_text = None
 
     def __call__(self, ev):
-        frac = nc.progress_fraction(ev)
-        text = nc.progress_text(ev)
+        frac = nst_progress.progress_fraction(ev)
+        text = nst_progress.progress_text(ev)
         if text != self.last_text:
             Gimp.progress_set_text(text)
             self.last_text = text
@@ -133,19 +140,19 @@ def _target_layer(image, drawables):
     if isinstance(drawables, Gimp.Drawable):   # defensive: a single drawable, not a list
         drawables = [drawables]
     if drawables is None or len(drawables) != 1:
-        raise nc.NstError("Select exactly one layer to stylise (Neural Style Transfer works on one "
+        raise NstError("Select exactly one layer to stylise (Neural Style Transfer works on one "
                           f"layer at a time; {0 if drawables is None else len(drawables)} selected).")
     d = drawables[0]
     if isinstance(d, Gimp.LayerMask):
         d = Gimp.Layer.from_mask(d)
     if not isinstance(d, Gimp.Layer):
-        raise nc.NstError("Neural Style Transfer works on a layer: select a layer, not a channel.")
+        raise NstError("Neural Style Transfer works on a layer: select a layer, not a channel.")
     if d.is_group():
-        raise nc.NstError("Neural Style Transfer cannot stylise a layer group: select a normal layer "
+        raise NstError("Neural Style Transfer cannot stylise a layer group: select a normal layer "
                           "(or merge the group first).")
     base = image.get_base_type()
     if base not in (Gimp.ImageBaseType.RGB, Gimp.ImageBaseType.GRAY):
-        raise nc.NstError("Unsupported image mode (indexed): convert the image to RGB first "
+        raise NstError("Unsupported image mode (indexed): convert the image to RGB first "
                           "(Image > Mode > RGB).")
     return d
 
@@ -157,14 +164,14 @@ def _style_choice(config):
     path = gfile.get_path() if gfile is not None else None
     if source == "layer" or (source == "auto" and layer is not None):
         if layer is None or not layer.is_valid():
-            raise nc.NstError("Style source is \"layer\" but no style layer is chosen: pick a layer "
+            raise NstError("Style source is \"layer\" but no style layer is chosen: pick a layer "
                               "of an open image as the style.")
         return "layer", layer
     if not path:
-        raise nc.NstError("Choose a style image: a file (Style image) or a layer of an open image "
+        raise NstError("Choose a style image: a file (Style image) or a layer of an open image "
                           "(Style layer).")
     if not os.path.isfile(path):
-        raise nc.NstError(f"The style image {path} does not exist.")
+        raise NstError(f"The style image {path} does not exist.")
     return "file", path
 
 
@@ -174,16 +181,16 @@ def _style_png(style_kind, style, png_path):
     if style_kind == "layer":
         sw, sh = style.get_width(), style.get_height()
         _export_png(_read(style, (0, 0, sw, sh), RGB), sw, sh, RGB, png_path)
-        return png_path, nc.style_layer_name(style.get_name(), is_file=False)
-    if style.lower().endswith(nc.ENGINE_READABLE):
-        return style, nc.style_layer_name(style)
+        return png_path, nst_files.style_layer_name(style.get_name(), is_file=False)
+    if style.lower().endswith(nst_files.ENGINE_READABLE):
+        return style, nst_files.style_layer_name(style)
     _export_file_as_png(style, png_path)
-    return png_path, nc.style_layer_name(style)
+    return png_path, nst_files.style_layer_name(style)
 
 
 def stylize(procedure, image, drawables, config):
     layer = _target_layer(image, drawables)
-    cfg = nc.load_config()
+    cfg = nst_config.load_config()
     style_kind, style = _style_choice(config)   # the source layer itself is allowed
 
     width, height = layer.get_width(), layer.get_height()
@@ -196,7 +203,7 @@ def stylize(procedure, image, drawables, config):
         ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
         if non_empty:
             sel_bounds = (x1, y1, x2 - x1, y2 - y1)
-    region = nc.choose_region(config.get_property("region") or "auto",
+    region = nst_regions.choose_region(config.get_property("region") or "auto",
                               mask_drawable is not None, sel_bounds, layer_rect)
 
     Gimp.progress_init("Neural style transfer: preparing")
@@ -208,11 +215,11 @@ def stylize(procedure, image, drawables, config):
         # The selection channel covers the image; read the layer's rectangle of it
         # (image coordinates; outside the image reads as unselected).
         mask = _read(image.get_selection(), layer_rect, GRAY)
-    if mask is not None and nc.mask_is_empty(mask):
+    if mask is not None and nst_regions.mask_is_empty(mask):
         what = "layer mask is black" if region == "mask" else "selection does not cover the layer"
-        raise nc.RegionError(f"Nothing to stylise: the {what}. Choose another region.")
+        raise RegionError(f"Nothing to stylise: the {what}. Choose another region.")
 
-    with nc.RunDir(nc.temp_root(cfg)) as run:
+    with nst_tempdirs.RunDir(nst_tempdirs.temp_root(cfg)) as run:
         content_png = run.file("content.png")
         _export_png(_read(layer, (0, 0, width, height), RGB), width, height, RGB, content_png)
         mask_png = None
@@ -220,7 +227,7 @@ def stylize(procedure, image, drawables, config):
             mask_png = run.file("mask.png")
             _export_png(mask, width, height, GRAY, mask_png)
         style_png, style_name = _style_png(style_kind, style, run.file("style.png"))
-        job = nc.Job(content=content_png, style=style_png, output=run.file("result.png"),
+        job = nst_jobs.Job(content=content_png, style=style_png, output=run.file("result.png"),
                      layer_size=(width, height), mask=mask_png,
                      strength=config.get_property("strength"),
                      preset=config.get_property("preset") or "balanced",
@@ -228,14 +235,14 @@ def stylize(procedure, image, drawables, config):
                      preserve_color=config.get_property("preserve-color"),
                      seed=config.get_property("seed"),
                      iterations=config.get_property("iterations"))
-        argv = nc.build_argv(cfg, job)
+        argv = nst_jobs.build_argv(cfg, job)
         Gimp.progress_set_text("Neural style transfer: starting the engine")
-        nc.run_engine(argv, nc.engine_env(cfg), run.file("engine-stderr.log"),
-                      on_event=_Progress(), popen_kw=nc.popen_kwargs(cfg, run.path))
+        nst_client.run_engine(argv, nst_client.engine_env(cfg), run.file("engine-stderr.log"),
+                      on_event=_Progress(), popen_kw=nst_client.popen_kwargs(cfg, run.path))
         Gimp.progress_set_text("Neural style transfer: adding the layer")
         result = _load_result(job.output, width, height)
 
-    pixels = nc.compose_result(result, source_rgba, mask)
+    pixels = nst_regions.compose_result(result, source_rgba, mask)
     layer_type = (Gimp.ImageType.RGBA_IMAGE if image.get_base_type() == Gimp.ImageBaseType.RGB
                   else Gimp.ImageType.GRAYA_IMAGE)
 
@@ -271,7 +278,7 @@ def _export_image_flat(image, path):
     a duplicate: the open image is not touched (not even its export file name)."""
     name = _image_label(image)
     if not any(layer.get_visible() for layer in image.get_layers()):
-        raise nc.NstError(f"The open image \"{name}\" has no visible layer: show a layer, close "
+        raise NstError(f"The open image \"{name}\" has no visible layer: show a layer, close "
                           "the image, or choose a folder of images instead.")
     dup = image.duplicate()
     try:
@@ -285,10 +292,10 @@ def _export_image_flat(image, path):
             ok = Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, dup, Gio.File.new_for_path(path),
                                 None)
         except GLib.Error as e:
-            raise nc.NstError(f"GIMP could not export the open image \"{name}\" for the "
+            raise NstError(f"GIMP could not export the open image \"{name}\" for the "
                               f"visualization: {e.message}")
         if not ok:
-            raise nc.NstError(f"GIMP could not export the open image \"{name}\" to {path}.")
+            raise NstError(f"GIMP could not export the open image \"{name}\" to {path}.")
     finally:
         dup.delete()
 
@@ -316,7 +323,7 @@ def _open_picture(path, layer_name):
         img.undo_disable()
         layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, img, gfile)
         if layer is None:
-            raise nc.NstError(f"GIMP cannot read the engine's picture {path}.")
+            raise NstError(f"GIMP cannot read the engine's picture {path}.")
         img.insert_layer(layer, None, 0)
         layer.set_name(layer_name)
         img.resize_to_layers()
@@ -324,7 +331,7 @@ def _open_picture(path, layer_name):
         img.clean_all()
     except GLib.Error as e:
         img.delete()
-        raise nc.NstError(f"GIMP cannot read the engine's picture {path}: {e.message}")
+        raise NstError(f"GIMP cannot read the engine's picture {path}: {e.message}")
     except Exception:
         img.delete()
         raise
@@ -334,26 +341,26 @@ def _open_picture(path, layer_name):
 def visualize_units(config):
     """Run the engine's ``visualize`` on a folder or on the open images; return
     (new image, JSON index text). Nothing existing is modified."""
-    cfg = nc.load_config()
+    cfg = nst_config.load_config()
     gfile = config.get_property("folder")
     folder = gfile.get_path() if gfile is not None else None
     images = []
     if folder:
-        nc.check_folder(folder)
+        nst_files.check_folder(folder)
     else:
         images = [im for im in Gimp.get_images() if im.is_valid()]
         if not images:
-            raise nc.NstError("No images to visualize: choose a folder of images (Folder), or "
+            raise NstError("No images to visualize: choose a folder of images (Folder), or "
                               "open some images in GIMP first.")
-    layers = nc.normalize_layers(config.get_property("layers"))
+    layers = nst_jobs.normalize_layers(config.get_property("layers"))
 
     Gimp.progress_init("Visualize network units: preparing")
-    with nc.RunDir(nc.temp_root(cfg)) as run:
+    with nst_tempdirs.RunDir(nst_tempdirs.temp_root(cfg)) as run:
         if folder:
             inputs = [folder]
         else:
             os.mkdir(run.file("images"), 0o700)
-            names = nc.export_file_names([_image_label(im) for im in images])
+            names = nst_files.export_file_names([_image_label(im) for im in images])
             inputs = []
             for i, (im, name) in enumerate(zip(images, names)):
                 Gimp.progress_set_text(f"Visualize network units: exporting open image "
@@ -361,17 +368,17 @@ def visualize_units(config):
                 path = os.path.join(run.file("images"), name)
                 _export_image_flat(im, path)
                 inputs.append(path)
-        job = nc.VisualizeJob(inputs=inputs, output=run.file("units.png"),
+        job = nst_jobs.VisualizeJob(inputs=inputs, output=run.file("units.png"),
                               index=run.file("units.json"), layers=layers,
                               units=config.get_property("units"), top=config.get_property("top"),
                               size=config.get_property("size"), cell=config.get_property("cell"),
                               gradients=config.get_property("gradients"))
-        argv = nc.build_visualize_argv(cfg, job)
+        argv = nst_jobs.build_visualize_argv(cfg, job)
         Gimp.progress_set_text("Visualize network units: starting the engine")
-        nc.run_engine(argv, nc.engine_env(cfg), run.file("engine-stderr.log"),
-                      on_event=_Progress(), popen_kw=nc.popen_kwargs(cfg, run.path),
-                      task=nc.VISUALIZE_TASK)
-        index = nc.read_index(job.index)
+        nst_client.run_engine(argv, nst_client.engine_env(cfg), run.file("engine-stderr.log"),
+                      on_event=_Progress(), popen_kw=nst_client.popen_kwargs(cfg, run.path),
+                      task=VISUALIZE_TASK)
+        index = nst_files.read_index(job.index)
         Gimp.progress_set_text("Visualize network units: opening the picture")
         shown = ", ".join(l.get("layer", "?") for l in index.get("layers", []))
         new = _open_picture(job.output, f"Network units: {shown}" if shown else "Network units")
@@ -402,7 +409,7 @@ def run_visualize(procedure, config, data):
 
 
 def _create_visualize_procedure(plugin, name):
-    d = nc.VISUALIZE_DEFAULTS
+    d = nst_jobs.VISUALIZE_DEFAULTS
     procedure = Gimp.Procedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run_visualize, None)
     # A plain procedure (no image/drawables arguments, no image types): like GIMP's own
     # Python Console it is available with or without an open image.
@@ -463,15 +470,15 @@ def run(procedure, run_mode, image, drawables, config, data):
             dialog.get_widget(choice, Gtk.ComboBox.__gtype__)
         dialog.get_scale_entry("strength", 1.0)  # a 0..1 slider rather than a spin button
         try:
-            cfg = nc.load_config()
-        except nc.ConfigError:
+            cfg = nst_config.load_config()
+        except ConfigError:
             cfg = None  # the run itself reports it
         try:
             layer = _target_layer(image, drawables)
             layer_size = (layer.get_width(), layer.get_height())
-        except nc.NstError:
+        except NstError:
             layer_size = None  # the run itself reports it
-        dialog.get_label("nst-times", nc.preset_times_text(cfg and cfg.model, cfg and cfg.device,
+        dialog.get_label("nst-times", nst_progress.preset_times_text(cfg and cfg.model, cfg and cfg.device,
                                                            layer_size=layer_size), False, False)
 
     def preview(dialog):   # the live preview beside the settings (nst_preview.py)
@@ -527,9 +534,9 @@ def _guarded(procedure, title, work):
     try:
         Gegl.init(None)
         return work(), None
-    except nc.Cancelled as e:
+    except Cancelled as e:
         return None, procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error(str(e)))
-    except nc.NstError as e:
+    except NstError as e:
         return None, procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(e)))
     except Exception as e:
         traceback.print_exc()

@@ -25,7 +25,13 @@ gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
 from gi.repository import GdkPixbuf, Gegl, Gimp, GLib, Gtk  # noqa: E402
 
-import nst_client as nc  # noqa: E402
+import nst_client  # noqa: E402
+import nst_config  # noqa: E402
+import nst_jobs  # noqa: E402
+import nst_progress  # noqa: E402
+import nst_regions  # noqa: E402
+import nst_tempdirs  # noqa: E402
+from nst_errors import NstError, RegionError, format_engine_error  # noqa: E402
 
 RGB = "R'G'B' u8"
 WATCH = GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR
@@ -39,13 +45,13 @@ class EngineStart:
 
     def __init__(self):
         self.t0 = time.monotonic()
-        self.run, self.engine, self.error = nc.RunDir(None), None, None
+        self.run, self.engine, self.error = nst_tempdirs.RunDir(None), None, None
         try:
-            cfg = nc.load_config()
-            self.run = nc.RunDir(nc.temp_root(cfg)).__enter__()
-            self.engine = nc.PreviewEngine(cfg, self.run.file("preview-engine.log"),
-                                           nc.popen_kwargs(cfg, self.run.path))
-        except nc.NstError as e:
+            cfg = nst_config.load_config()
+            self.run = nst_tempdirs.RunDir(nst_tempdirs.temp_root(cfg)).__enter__()
+            self.engine = nst_client.PreviewEngine(cfg, self.run.file("preview-engine.log"),
+                                           nst_client.popen_kwargs(cfg, self.run.path))
+        except NstError as e:
             self.error = e
 
     def close(self):
@@ -98,7 +104,7 @@ class Preview:
             self.engine = started.engine
             self.watch = GLib.io_add_watch(self.engine.fileno(), GLib.PRIORITY_DEFAULT, WATCH,
                                            self._on_output)
-        except nc.NstError as e:
+        except NstError as e:
             self._say(str(e))
             return
         self._trace("attached", engine_pid=self.engine.proc.pid,
@@ -109,7 +115,7 @@ class Preview:
     def _build(self, dialog):
         self.dialog = dialog
         self.picture = Gtk.Image()
-        self.picture.set_size_request(nc.PREVIEW_SIZE, nc.PREVIEW_SIZE)
+        self.picture.set_size_request(nst_jobs.PREVIEW_SIZE, nst_jobs.PREVIEW_SIZE)
         self.bar = Gtk.ProgressBar(show_text=True)
         self.bar.set_text("Preview")
         self.label = Gtk.Label(wrap=True, max_width_chars=36, xalign=0.0)
@@ -146,7 +152,7 @@ class Preview:
     # ------------------------------------------------------------------ inputs
     def _export_content(self):
         w, h = self.layer.get_width(), self.layer.get_height()
-        self.size = nc.preview_size(w, h)
+        self.size = nst_jobs.preview_size(w, h)
         self.content = self.run.file("preview-content.png")
         _save_png(_read_scaled(self.layer, (0, 0, w, h), self.size), self.size, self.content)
 
@@ -160,7 +166,7 @@ class Preview:
             ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(self.image)
             if non_empty:
                 sel = (x1, y1, x2 - x1, y2 - y1)
-        region = nc.choose_region(self.config.get_property("region") or "auto",
+        region = nst_regions.choose_region(self.config.get_property("region") or "auto",
                                   mask_drawable is not None, sel, layer_rect)
         if region == "none":
             return None
@@ -168,8 +174,8 @@ class Preview:
             data = _read_scaled(mask_drawable, (0, 0) + layer_rect[2:], self.size)
         else:
             data = _read_scaled(self.image.get_selection(), layer_rect, self.size)
-        if nc.mask_is_empty(data):
-            raise nc.RegionError("Nothing to stylise: the region is empty. Choose another region.")
+        if nst_regions.mask_is_empty(data):
+            raise RegionError("Nothing to stylise: the region is empty. Choose another region.")
         path = self.run.file(f"preview-mask-{region}.png")
         _save_png(data, self.size, path)
         return path
@@ -184,16 +190,16 @@ class Preview:
 
     # ------------------------------------------------------------------ jobs
     def _on_notify(self, config, pspec):
-        if pspec.name in nc.PREVIEW_SETTINGS and self.engine is not None:
+        if pspec.name in nst_jobs.PREVIEW_SETTINGS and self.engine is not None:
             self._trace("changed", setting=pspec.name)
             if self.timer is not None:
                 GLib.source_remove(self.timer)
-            self.timer = GLib.timeout_add(nc.PREVIEW_DEBOUNCE_MS, self._submit)
+            self.timer = GLib.timeout_add(nst_jobs.PREVIEW_DEBOUNCE_MS, self._submit)
 
     def _submit(self):
         self.timer = None
         try:
-            job = nc.preview_job(self.content, self._style(), "", self.size, self._mask(),
+            job = nst_jobs.preview_job(self.content, self._style(), "", self.size, self._mask(),
                                  self.config.get_property("strength"),
                                  self.config.get_property("preserve-color"),
                                  self.config.get_property("seed"))
@@ -202,7 +208,7 @@ class Preview:
             self.last_job = dataclasses.replace(job)
             job.output = self.run.file(f"preview-{self.job + 1}.png")
             self.job = self.engine.submit(job)
-        except nc.NstError as e:
+        except NstError as e:
             self._say(str(e), 0.0)
             return False
         self._say("Updating..." if self.shown else "Starting the engine...", 0.0)
@@ -215,13 +221,13 @@ class Preview:
             self._event(ev)
         if ended:
             self.watch = None
-            self._say("The preview engine stopped:\n" + nc.tail(self.engine.stderr_path, 5), 0.0)
+            self._say("The preview engine stopped:\n" + nst_client.tail(self.engine.stderr_path, 5), 0.0)
             return False
         return True
 
     def _event(self, ev):
         kind = ev.get("event")
-        frac = nc.progress_fraction(ev)
+        frac = nst_progress.progress_fraction(ev)
         if frac is not None:
             self.bar.set_fraction(frac)
         if kind == "progress":
@@ -232,7 +238,7 @@ class Preview:
                 self.bar.set_text(f"done in {ev.get('seconds', 0):.1f} s")
                 self._say("")
         elif kind == "error" and ev.get("code") != "cancelled":
-            self._say(nc.format_engine_error(str(ev.get("message", "")), str(ev.get("code"))), 0.0)
+            self._say(format_engine_error(str(ev.get("message", "")), str(ev.get("code"))), 0.0)
             self.bar.set_text("failed")
 
     def _show(self, path, kind):

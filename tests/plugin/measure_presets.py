@@ -19,6 +19,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "plugin" / "neural-style-transfer"))
 import nst_client as nc  # noqa: E402
+import nst_config  # noqa: E402
+import nst_jobs  # noqa: E402
 
 SHARED = Path(os.environ.get("NST_SHARED", REPO.parent / "shared"))
 
@@ -34,13 +36,13 @@ def main():
     a = ap.parse_args()
     py = os.environ.get("NST_ENGINE_PYTHON",
                         os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
-    cfg = nc.Config(path="<measure>", engine_python=py, engine_path=str(REPO), weights=a.weights,
+    cfg = nst_config.Config(path="<measure>", engine_python=py, engine_path=str(REPO), weights=a.weights,
                     model=a.model, device="cpu")
     for preset in a.presets.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            job = nc.Job(content=a.content, style=a.style, output=os.path.join(tmp, "out.png"),
+            job = nst_jobs.Job(content=a.content, style=a.style, output=os.path.join(tmp, "out.png"),
                          layer_size=(4000, 3000), preset=preset)
-            argv = nc.build_argv(cfg, job)
+            argv = nst_jobs.build_argv(cfg, job)
             t0 = time.time()
             p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, env=nc.engine_env(cfg), cwd=str(REPO))
@@ -58,7 +60,7 @@ def main():
             rest = p.stdout.read()
             rc = p.wait()
             wall = time.time() - t0
-            row = {"preset": preset, "size": nc.PRESETS[preset][1], "model": a.model,
+            row = {"preset": preset, "size": nst_jobs.PRESETS[preset][1], "model": a.model,
                    "steps": start and start.get("total_steps"), "scales": start and start.get("scales"),
                    "wall_s": round(wall, 1), "exit": rc, "cpu_count": os.cpu_count(),
                    "load": os.getloadavg()[0]}
