@@ -275,14 +275,14 @@ def _dash_hint(message: str) -> str:
 def add_option(parser: argparse.ArgumentParser, opt: o.Option) -> None:
     """One option spec → one argparse argument."""
     kw = {"help": opt.help or None}
+    if opt.kind in ("flag", "no_flag"):
+        action = "store_true" if opt.kind == "flag" else "store_false"
+        parser.add_argument(*opt.flags, dest=opt.name, action=action, **kw)
+        return
     if opt.metavar:
         kw["metavar"] = opt.metavar
-    if opt.kind == "flag":
-        parser.add_argument(*opt.flags, dest=opt.name, action="store_true", **kw)
-        return
-    if opt.kind == "no_flag":
-        parser.add_argument(*opt.flags, dest=opt.name, action="store_false", **kw)
-        return
+    elif opt.flags and opt.choices is None:  # named after the flag (--style STYLE), not the field
+        kw["metavar"] = opt.flags[-1].lstrip("-").upper().replace("-", "_")
     if _PARSE[opt.kind] is not None:
         kw["type"] = _PARSE[opt.kind]
     if opt.choices is not None and opt.enforce:
