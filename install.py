@@ -49,6 +49,7 @@ from typing import Optional, Sequence
 # (a package, not this one file, so that each part can be read alone; named nst_installer, not
 # installer, which is also the name of a PyPA package that an interpreter may have).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nst_contract import options  # noqa: E402
 from nst_installer.common import EXIT_FAIL, InstallError  # noqa: E402
 from nst_installer.installer import Installer  # noqa: E402
 from nst_installer.places import user_data_dir  # noqa: E402
@@ -68,7 +69,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--prefix", help=f"install folder (default: {user_data_dir()})")
     ap.add_argument("--python", metavar="PATH", help="use this interpreter (it must have torch) instead of creating an environment")
     ap.add_argument("--cpu", action="store_true", help="CPU-only torch (much smaller download; no CUDA)")
-    ap.add_argument("--model", choices=sorted(MODELS), default="vgg19", help="network (default vgg19)")
+    ap.add_argument("--model", choices=sorted(MODELS), default=options.DEFAULT_MODEL,
+                    help=f"network (default {options.DEFAULT_MODEL})")
     ap.add_argument("--weights", metavar="FILE", help="use this weights file instead of downloading")
     ap.add_argument("--link-weights", action="store_true", help="link --weights FILE instead of copying it")
     ap.add_argument("--weights-source", choices=sorted(WEIGHT_SOURCES),
@@ -78,7 +80,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--retries", type=int, default=5, help="download attempts (default 5)")
     ap.add_argument("--gimp-dir", action="append", metavar="DIR", help="install into this GIMP profile folder only (repeatable)")
     ap.add_argument("--no-gimp", action="store_true", help="install the engine only")
-    ap.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="device written into the plug-in config (default auto)")
+    ap.add_argument("--device", choices=options.DEVICES, default="auto", help="device written into the plug-in config (default auto)")
     ap.add_argument("--editable", action="store_true", help="developers: run the engine from this checkout instead of a copy")
     ap.add_argument("--no-self-check", action="store_true", help="skip doctor and the test stylisation")
     args = ap.parse_args(argv)

@@ -28,7 +28,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "plugin" / "neural-style-transfer"))
+sys.path.insert(0, str(REPO))  # nst_contract, which the plug-in imports
 import nst_client as nc  # noqa: E402
+from nst_contract.process import tail  # noqa: E402
 import nst_config  # noqa: E402
 import nst_jobs  # noqa: E402
 
@@ -48,7 +50,7 @@ def wait(engine, job_id, t0):
                 end = time.monotonic() - t0
                 return (first if first is not None else end), end
         if ended:
-            raise RuntimeError("the engine stopped: " + nc.tail(engine.stderr_path))
+            raise RuntimeError("the engine stopped: " + tail(engine.stderr_path))
 
 
 def one_session(cfg, content, style, tmp, size):

@@ -25,6 +25,7 @@ MANIFEST_NAME = "install-manifest.json"
 
 
 REPO = Path(__file__).resolve().parent.parent
+INSTALL_PY = REPO / "install.py"  # what the messages tell the user to run again
 
 
 ENGINE_REQUIREMENTS = REPO / "requirements-engine.txt"
@@ -37,7 +38,11 @@ ENGINE_SRC = REPO / "nst_engine"
 
 
 # The packages copied into <prefix>/engine/ (the engine's code), with what the manifest calls them.
-ENGINE_PACKAGES = [(ENGINE_SRC, "engine code (a copy of nst_engine)")]
+# The contract between the engine, the plug-in and the installer (standard library only): copied
+# next to the engine's code and next to the plug-in, which import it.
+CONTRACT_SRC = REPO / "nst_contract"
+ENGINE_PACKAGES = [(ENGINE_SRC, "engine code (a copy of nst_engine)"),
+                   (CONTRACT_SRC, "the engine's contract (a copy of nst_contract)")]
 
 
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"

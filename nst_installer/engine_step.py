@@ -68,22 +68,6 @@ class EngineStep(Session):
         self.write_pth(python, info, root)
         return root
 
-    def copy_package(self, src: Path, folder: Path, what: str) -> None:
-        """A copy of the package ``src`` in ``folder``, replaced whole (no stale module survives)."""
-        target = folder / src.name
-        if self.dry:
-            say(f"would copy {src} to {target}")
-        else:
-            new = folder / (src.name + ".new")
-            if new.exists():
-                shutil.rmtree(new)
-            shutil.copytree(src, new, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(new, target)
-        # the package folder is wholly ours (replaced on every run); the folder holding it is not
-        self.manifest.add(target, "tree", True, what)
-
     def write_pth(self, python: Path, info: dict, root: Path) -> None:
         """The .pth naming ``root``: in the interpreter's site-packages, else its user site."""
         for site_dir in (info["purelib"], info.get("usersite")):

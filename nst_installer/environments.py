@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
+from nst_contract import process
+
 from .common import CPU_INDEX, InstallError, say
 from .places import venv_python
 
@@ -38,12 +40,18 @@ def read_pins(*files: Path) -> Dict[str, str]:
     return pins
 
 
-def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """The environment for the engine's interpreter: no host PYTHONPATH/PYTHONHOME leaking in."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH", "NST_WEIGHTS")}
-    env.update(extra or {})
-    return env
+def engine_env(overrides: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The environment the installer runs the engine's interpreter in: the plug-in's (the
+    contract's one list of stripped variables, nst_contract.process.engine_env), without
+    NST_WEIGHTS (the config names the weights), then ``overrides``."""
+    return process.engine_env(overrides, drop=("NST_WEIGHTS",))
+
+
+def pip_env() -> Dict[str, str]:
+    """engine_env for pip, plus the user's own SSL_CERT_FILE: pip downloads, and behind a proxy
+    that re-signs TLS that file is what lets it (the plug-in strips it because a GIMP bundle
+    sets its own; install.py runs in the user's shell)."""
+    return engine_env({k: os.environ[k] for k in ("SSL_CERT_FILE",) if k in os.environ})
 
 
 def url_reachable(url: str, timeout: float = 10.0) -> bool:
@@ -97,7 +105,7 @@ def create_env(venv: Path, requirements: Sequence[Path], *, cpu: bool = False,
             log(f"PyTorch's CPU-only index {CPU_INDEX} does not answer; using the default indexes")
     log("$ " + " ".join(cmd))
     if not dry_run:
-        done = subprocess.run(cmd, env=clean_env())
+        done = subprocess.run(cmd, env=pip_env())
         if done.returncode != 0:
             raise InstallError(
                 f"pip could not install the engine's packages (exit {done.returncode}); see pip's "
@@ -179,7 +187,7 @@ def probe_python(python: Path, modules: Optional[Dict[str, str]] = None) -> dict
     try:
         done = subprocess.run([str(python), "-c", PROBE, json.dumps(modules), json.dumps(list(OPTIONAL_MODULES))],
                               capture_output=True,
-                              text=True, timeout=300, env=clean_env(), cwd=tempfile.gettempdir())
+                              text=True, timeout=300, env=engine_env(), cwd=tempfile.gettempdir())
     except (OSError, subprocess.SubprocessError) as exc:
         raise InstallError(f"cannot run {python}: {exc}") from exc
     if done.returncode != 0:

@@ -8,18 +8,19 @@ from pathlib import Path
 from typing import List
 
 from .check import Check
-from .common import (ENGINE_SRC, EXIT_NO_GIMP, EXIT_OK, EXIT_SELFCHECK, FLATPAK_PERMISSION, FLATPAK_WRAPPER,
+from .common import (INSTALL_PY, ENGINE_SRC, EXIT_NO_GIMP, EXIT_OK, EXIT_SELFCHECK, FLATPAK_PERMISSION, FLATPAK_WRAPPER,
     InstallError, quote, say)
 from .engine_step import EngineStep
 from .environments import engine_base_python, python_runs
 from .places import Profile, venv_python
+from .pastiche_step import PasticheStep
 from .plugin_step import PluginStep, plugin_files
 from .selfcheck import self_check
 from .uninstall import Uninstall
 from .weights_step import WeightsStep
 
 
-class Installer(WeightsStep, EngineStep, PluginStep, Uninstall, Check):
+class Installer(WeightsStep, PasticheStep, EngineStep, PluginStep, Uninstall, Check):
     """install.py's commands: install(), check(), uninstall()."""
 
     def install(self) -> int:
@@ -107,7 +108,7 @@ class Installer(WeightsStep, EngineStep, PluginStep, Uninstall, Check):
                 "(the plug-in will not work until it passes)")
         elif profiles:
             say("\nNext: (re)start GIMP, open an image, Filters > Artistic > Neural Style Transfer...")
-        again = [sys.executable, str(Path(__file__).resolve()), "--uninstall"]
+        again = [sys.executable, str(INSTALL_PY), "--uninstall"]
         if a.prefix:
             again += ["--prefix", str(self.prefix)]
         say(f"Check again: {' '.join(quote(x) for x in again[:2] + ['--check'] + again[3:])}")

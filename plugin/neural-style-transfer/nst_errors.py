@@ -1,11 +1,13 @@
 """The plug-in's errors: each is shown to the GIMP user as it is, so each message says what to do.
 
-EngineError turns the engine's error event (code, message) into the user's text with a heading
+EngineError is the contract's (nst_contract.events), whose text for the user has a heading
 naming the task, advice, the exit status and the engine log's last lines (format_engine_error).
 """
 from __future__ import annotations
 
 from typing import Optional
+
+from nst_contract import events
 
 
 INSTALL_HINT = ("Run `python install.py` from the gimp-neural-style project folder "
@@ -27,15 +29,25 @@ class RegionError(NstError):
     pass
 
 
-class EngineError(NstError):
-    def __init__(self, message: str, code: str = "internal", exit_code: Optional[int] = None,
+class EngineError(events.EngineError, NstError):
+    """The contract's one EngineError (code, message, the process's returncode and stderr
+    tail), as the GIMP user reads it: str() is the whole text, with a heading naming the
+    ``task`` (format_engine_error). Same signature as the contract's, plus ``task``."""
+
+    def __init__(self, code: str, message: str, *, returncode: Optional[int] = None,
                  stderr_tail: str = "", task: str = STYLIZE_TASK):
-        self.code = code
-        self.exit_code = exit_code
-        self.stderr_tail = stderr_tail
-        self.engine_message = message
+        super().__init__(code, message, returncode=returncode, stderr_tail=stderr_tail)
         self.task = task
-        super().__init__(format_engine_error(message, code, exit_code, stderr_tail, task))
+
+    @classmethod
+    def of(cls, error: events.EngineError, task: str = STYLIZE_TASK) -> "EngineError":
+        """The contract's error (from nst_contract.process) for the user of ``task``."""
+        return cls(error.code, error.message, returncode=error.returncode,
+                   stderr_tail=error.stderr_tail, task=task)
+
+    def __str__(self) -> str:
+        return format_engine_error(self.message, self.code, self.returncode, self.stderr_tail,
+                                   self.task)
 
 
 class Cancelled(NstError):

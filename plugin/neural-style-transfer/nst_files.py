@@ -57,11 +57,11 @@ def read_index(path: str) -> dict:
         with open(path, "r", encoding="utf-8") as f:
             index = json.load(f)
     except (OSError, ValueError, RecursionError) as e:
-        raise EngineError(f"the engine's JSON index {path} cannot be read ({e})",
+        raise EngineError("internal", f"the engine's JSON index {path} cannot be read ({e})",
                           task=VISUALIZE_TASK)
     size = index.get("picture_size") if isinstance(index, dict) else None
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0
                                                                for v in size)):
-        raise EngineError(f"the engine's JSON index {path} has no valid \"picture_size\"",
+        raise EngineError("internal", f"the engine's JSON index {path} has no valid \"picture_size\"",
                           task=VISUALIZE_TASK)
     return index

@@ -32,6 +32,7 @@ import nst_jobs  # noqa: E402
 import nst_progress  # noqa: E402
 import nst_regions  # noqa: E402
 import nst_tempdirs  # noqa: E402
+from nst_contract.process import tail  # noqa: E402
 from nst_errors import NstError, RegionError, format_engine_error  # noqa: E402
 
 RGB = "R'G'B' u8"
@@ -244,7 +245,7 @@ class Preview:
             self._event(ev)
         if ended:
             self.watch = None
-            self.panel.say("The preview engine stopped:\n" + nst_client.tail(self.engine.stderr_path, 5), 0.0)
+            self.panel.say("The preview engine stopped:\n" + tail(self.engine.stderr_path, 5), 0.0)
             return False
         return True
 

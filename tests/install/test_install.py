@@ -171,7 +171,10 @@ def test_plugin_files_and_run_bits_in_every_gimp3_profile(installed):
     sources = sorted(p.name for p in PLUGIN_SRC.iterdir() if p.is_file() and p.suffix == ".py")
     assert {f"{PLUGIN}.py", "nst_client.py"} <= set(sources)
     for label, d in plugin_dirs(installed.home).items():
-        assert sorted(p.name for p in d.iterdir()) == sorted(sources + ["nst-config.json"]), label
+        assert sorted(p.name for p in d.iterdir()) == sorted(sources + ["nst-config.json", "nst_contract"]), label
+        # the contract the plug-in imports, next to it (issue 12), the same as the engine's copy
+        contract = sorted(p.name for p in (REPO / "nst_contract").glob("*.py"))
+        assert sorted(p.name for p in (d / "nst_contract").iterdir()) == contract, label
         for name in sources:
             assert (d / name).read_bytes() == (PLUGIN_SRC / name).read_bytes(), (label, name)
         mode = (d / f"{PLUGIN}.py").stat().st_mode
@@ -216,6 +219,8 @@ def test_engine_runs_from_the_installed_copy(installed):
     assert pth.read_text() == f"{installed.prefix / 'engine'}\n"
     copy = installed.prefix / "engine" / "nst_engine"
     assert sorted(p.name for p in copy.glob("*.py")) == sorted(p.name for p in (REPO / "nst_engine").glob("*.py"))
+    contract = installed.prefix / "engine" / "nst_contract"
+    assert sorted(p.name for p in contract.glob("*.py")) == sorted(p.name for p in (REPO / "nst_contract").glob("*.py"))
     out = subprocess.run([str(installed.python), "-c", "import nst_engine; print(nst_engine.__file__)"],
                          capture_output=True, text=True, cwd="/", env=env_for(installed.home))
     assert out.returncode == 0, out.stderr

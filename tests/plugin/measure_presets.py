@@ -18,7 +18,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "plugin" / "neural-style-transfer"))
+sys.path.insert(0, str(REPO))  # nst_contract, which the plug-in imports
 import nst_client as nc  # noqa: E402
+from nst_contract.events import parse_event  # noqa: E402
 import nst_config  # noqa: E402
 import nst_jobs  # noqa: E402
 
@@ -48,7 +50,7 @@ def main():
                                  stderr=subprocess.DEVNULL, env=nc.engine_env(cfg), cwd=str(REPO))
             start = last = None
             for raw in iter(p.stdout.readline, b""):
-                ev = nc.parse_event(raw)
+                ev = parse_event(raw)
                 if not ev:
                     continue
                 if ev["event"] == "start":
@@ -69,7 +71,7 @@ def main():
             elif last and last["event"] == "progress":
                 row["estimated_total_s"] = round(wall + float(last.get("eta_s") or 0), 1)
                 row["fraction_done"] = last.get("fraction")
-                cancel_ev = [nc.parse_event(x) for x in rest.splitlines()]
+                cancel_ev = [parse_event(x) for x in rest.splitlines()]
                 row["cancel_event"] = [e for e in cancel_ev if e][-1:] if rest else None
             print(json.dumps(row), flush=True)
 

@@ -19,6 +19,7 @@ import pytest
 PLUGIN_DIR = Path(__file__).resolve().parent.parent.parent / "plugin" / "neural-style-transfer"
 sys.path.insert(0, str(PLUGIN_DIR))
 import nst_client as nc  # noqa: E402
+from nst_contract import events as contract_events, process as contract_process  # noqa: E402
 import nst_config  # noqa: E402
 import nst_errors  # noqa: E402
 import nst_files  # noqa: E402
@@ -184,6 +185,30 @@ def test_result_size(w, h, size, preset, expected):
     assert nst_jobs.result_size(w, h, size, preset) == expected
 
 
+def test_a_layer_under_the_engines_smallest_side_is_refused_in_the_dialogs_words():
+    """Issue 12: the smallest result side is the contract's MIN_SIDE (32 px), not 16: a 20 px
+    layer is refused by the plug-in, naming the layer and what to do, not the engine's --size."""
+    for size in [(20, 20), (20, 300), (5000, 20)]:
+        with pytest.raises(nst_errors.NstError) as e:
+            nst_jobs.build_argv(cfg(), job(layer_size=size))
+        text = str(e.value)
+        assert f"{size[0]} x {size[1]} px" in text and "at least 32 px" in text and "--size" not in text
+    assert opt(nst_jobs.build_argv(cfg(), job(layer_size=(32, 32))), "--quality") == "balanced"
+
+
+def test_a_too_small_or_capped_result_is_raised_to_the_engines_smallest_side():
+    # an explicit size that would give a shorter side under 32 px: the smallest that works
+    assert nst_jobs.result_size(800, 600, 20, "balanced") == 43    # 43 x 32
+    assert opt(nst_jobs.build_argv(cfg(), job(size=20)), "--size") == "43"
+    # draft's 1024 px cap on a long strip: raised so the strip is 32 px high
+    assert nst_jobs.result_size(10000, 300, 0, "draft") == 1067
+    assert nst_jobs.fit_longest(10000, 300, 1067)[1] == 32
+    # the preview of such a strip keeps 32 px too (the dialog's preview is then wider)
+    assert nst_jobs.preview_size(4000, 300) == (427, 32)
+    p = nst_jobs.preview_job("c.png", "s.png", "o.png", nst_jobs.preview_size(4000, 300))
+    assert opt(nst_jobs.stylize_args(p), "--size") == "427"
+
+
 # ----------------------------------------------------------------------------- env, popen
 
 def test_engine_env_strips_python_and_gimp_variables():
@@ -200,10 +225,10 @@ def test_engine_env_strips_python_and_gimp_variables():
 
 
 def test_popen_kwargs(monkeypatch):
-    monkeypatch.setattr(nc.sys, "platform", "win32")
+    monkeypatch.setattr(sys, "platform", "win32")
     kw = nc.popen_kwargs(cfg(engine_path="/src"), "/tmp/run")
     assert kw["creationflags"] == 0x08000000 and kw["cwd"] == "/src"
-    monkeypatch.setattr(nc.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")
     kw = nc.popen_kwargs(cfg(), "/tmp/run")
     assert "creationflags" not in kw and kw["cwd"] == "/tmp/run"
 
@@ -221,10 +246,10 @@ def test_temp_root(tmp_path):
 # ----------------------------------------------------------------------------- protocol
 
 def test_parse_event():
-    assert nc.parse_event('{"event": "done", "output": "x"}\n') == {"event": "done", "output": "x"}
-    assert nc.parse_event(b'{"event": "start"}') == {"event": "start"}
+    assert contract_events.parse_event('{"event": "done", "output": "x"}\n') == {"event": "done", "output": "x"}
+    assert contract_events.parse_event(b'{"event": "start"}') == {"event": "start"}
     for junk in ("", "hello", "{broken", '{"no_event": 1}', "[1]", '{"event": 3}'):
-        assert nc.parse_event(junk) is None
+        assert contract_events.parse_event(junk) is None
 
 
 def test_format_duration():
@@ -249,14 +274,14 @@ def test_progress_text_and_fraction():
 
 
 def test_engine_error_text():
-    e = nst_errors.EngineError("style image 'x.jpg' does not exist: check the path", code="bad_input",
-                       exit_code=2, stderr_tail="line1\nline2")
+    e = nst_errors.EngineError("bad_input", "style image 'x.jpg' does not exist: check the path",
+                               returncode=2, stderr_tail="line1\nline2")
     s = str(e)
     assert s.startswith("The style transfer engine rejected the input: style image 'x.jpg'")
     assert "exit status 2" in s and s.endswith("line1\nline2")
-    w = str(nst_errors.EngineError("no weights", code="weights_missing", exit_code=3))
+    w = str(nst_errors.EngineError("weights_missing", "no weights", returncode=3))
     assert "install.py" in w
-    full = str(nst_errors.EngineError("the disk holding '/tmp/x' is full", code="disk_full", exit_code=5))
+    full = str(nst_errors.EngineError("disk_full", "the disk holding '/tmp/x' is full", returncode=5))
     assert full.startswith("There is not enough free disk space to save the result: the disk holding")
     assert "exit status 5" in full
 
@@ -264,9 +289,9 @@ def test_engine_error_text():
 def test_tail(tmp_path):
     p = tmp_path / "err.log"
     p.write_text("\n".join(f"line {i}" for i in range(100)))
-    t = nc.tail(str(p), lines=3)
+    t = contract_process.tail(str(p), lines=3)
     assert t == "line 97\nline 98\nline 99"
-    assert nc.tail(str(tmp_path / "missing")) == ""
+    assert contract_process.tail(str(tmp_path / "missing")) == ""
 
 
 # ----------------------------------------------------------------------------- fake engines
@@ -534,7 +559,7 @@ def test_client_uses_only_the_standard_library():
                 names |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 names.add(node.module.split(".")[0])
-    names -= {p.stem for p in CLIENT_MODULES}   # each other
+    names -= {p.stem for p in CLIENT_MODULES} | {"nst_contract"}   # each other, the contract (stdlib only too)
     stdlib = getattr(sys, "stdlib_module_names", None)
     allowed = {"__future__", "json", "os", "re", "shutil", "subprocess", "sys", "tempfile", "time",
                "dataclasses", "typing", "ctypes"}
@@ -694,13 +719,13 @@ def test_visualize_progress_text():
 
 
 def test_engine_error_text_names_the_task():
-    e = nst_errors.EngineError("no usable images found in '/p'", code="bad_input", exit_code=2,
-                       task=nst_errors.VISUALIZE_TASK)
+    e = nst_errors.EngineError("bad_input", "no usable images found in '/p'", returncode=2,
+                               task=nst_errors.VISUALIZE_TASK)
     assert str(e).startswith("The network visualization engine rejected the input: no usable")
     assert "exit status 2" in str(e)
-    m = str(nst_errors.EngineError("too big", code="out_of_memory", task=nst_errors.VISUALIZE_TASK))
+    m = str(nst_errors.EngineError("out_of_memory", "too big", task=nst_errors.VISUALIZE_TASK))
     assert m.startswith("The network visualization does not fit in this computer's memory")
-    assert str(nst_errors.EngineError("x", code="out_of_memory")).startswith(
+    assert str(nst_errors.EngineError("out_of_memory", "x")).startswith(
         "The image is too large for this computer")
 
 
@@ -810,7 +835,7 @@ def test_preset_times_fall_back_to_the_typical_times(tmp_path, content):
 
 
 def test_event_lines_split_reads_anywhere():
-    lines = nc.EventLines()
+    lines = contract_process.EventLines()
     assert lines.feed(b'{"event": "start", "id": 1}\n{"event": "pro') == [{"event": "start", "id": 1}]
     assert lines.feed(b'gress", "id": 1}\nnoise\n') == [{"event": "progress", "id": 1}]
     assert lines.feed(b"") == []
