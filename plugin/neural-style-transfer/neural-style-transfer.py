@@ -2,9 +2,10 @@
 # Neural Style Transfer for GIMP 3 (Filters > Artistic > Neural Style Transfer... and
 # Filters > Artistic > Neural Style > Visualize Network Units...).
 #
-# This file holds every GIMP call of the plug-in. The engine (nst_engine, with
-# PyTorch) runs as a separate process in its own Python, started by nst_client.py
-# through its command line and JSON-lines progress protocol; see docs/plugin.md.
+# This file holds every GIMP call of the plug-in (the dialog's preview: nst_preview.py). The
+# engine (nst_engine, with PyTorch) runs as a separate process in its own Python, started by
+# nst_client.py through the contract (nst_contract: requests as its command line, JSON-lines
+# events); the other nst_*.py modules are the GIMP-independent rest; see docs/plugin.md.
 import os
 import sys
 import traceback
