@@ -27,6 +27,13 @@ def pick(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def set_threads(threads: int | None) -> None:
+    """``--threads``: torch's CPU threads for this process (None/0 = torch's choice). One place
+    for stylize() and serve's warm-up, so the numerics they measure use the same threads."""
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
 def available_bytes(device: torch.device) -> int | None:
     """Free memory on ``device`` now, or None when it cannot be told."""
     if device.type == "cuda":

@@ -1,10 +1,15 @@
-"""``nst-engine doctor``: is this engine ready? Versions, device, weights, and a 64 px smoke run."""
+"""``nst-engine doctor``: is this engine ready? Versions, device, weights, and a 64 px smoke run.
+
+Its options are the common ones (nst_contract.options.DOCTOR); cli.main calls ``run``.
+"""
 from __future__ import annotations
 
 import platform
 import sys
 
 from PIL import Image, ImageDraw
+
+DOCTOR = {"command": "doctor"}  # every event of this command says so, the smoke run's too
 
 
 def _smoke_images():
@@ -30,6 +35,7 @@ def run(args, reporter, token) -> int:
     device = devices.pick(args.device)
     info = {
         "event": "info",
+        "command": "doctor",
         "engine": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -44,15 +50,15 @@ def run(args, reporter, token) -> int:
     reporter.emit(info)
     if reporter.__class__.__name__ != "JsonReporter":
         for key, value in info.items():
-            if key != "event":
+            if key not in ("event", "command"):
                 print(f"{key:>15}: {value}")
     _calibrate(args, reporter)
     content, style = _smoke_images()
     result = stylize(StylizeRequest(content=content, styles=[style], size=64, iterations=5, model=args.model,
                                     weights=args.weights, device=args.device, threads=args.threads,
                                     precision=args.precision, layout=args.layout),
-                     lambda event: reporter.emit(event.to_event()), token)
-    event = result.to_event()
+                     lambda event: reporter.emit({**event.to_event(), **DOCTOR}), token)
+    event = {**result.to_event(), **DOCTOR}
     event["smoke_test"] = "passed"
     reporter.emit(event)
     if reporter.__class__.__name__ != "JsonReporter":
@@ -66,21 +72,12 @@ def _calibrate(args, reporter) -> None:
     from .request import StylizeRequest
     from .transfer import network
 
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
+    devices.set_threads(args.threads)
     req = StylizeRequest(content=None, model=args.model, weights=args.weights, precision=args.precision,
                          layout=args.layout)
     chosen = network(req, devices.pick(args.device), fresh=True)[2]
-    reporter.emit({"event": "calibration", **chosen.to_event(), "cache": str(numerics.cache_path())})
+    reporter.emit({"event": "calibration", **DOCTOR, **chosen.to_event(), "cache": str(numerics.cache_path())})
     if reporter.__class__.__name__ != "JsonReporter":
         for line in numerics.describe(chosen):
             print(f"{'':>15}  {line}" if line.startswith(" ") else f"{'numerics':>15}: {line}")
 
-
-def register(sub) -> None:
-    from .cli import add_common
-
-    p = sub.add_parser("doctor", help="check the installation with a tiny real run")
-    add_common(p)
-    p.set_defaults(handler=run)

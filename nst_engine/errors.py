@@ -1,36 +1,12 @@
 """One exception type for everything a user can get wrong or that stops a run.
 
-Each error carries a stable ``code`` (the JSON-lines ``error`` event's code) and
-an exit status, so the command line and the plug-in never parse messages.
+``EngineError``, its codes and their exit statuses (``EXIT_CODES``) are the contract's
+(nst_contract/events.py): the command line, the plug-in and the installer share them
+and never parse messages. ``Cancelled`` is the engine's shorthand for its code.
 """
+from nst_contract.events import EXIT_CODES, EngineError, bad_input
 
-EXIT_CODES = {
-    "internal": 1,
-    "bad_input": 2,
-    "weights_missing": 3,
-    "out_of_memory": 4,
-    "disk_full": 5,
-    "cancelled": 130,
-}
-
-
-class EngineError(Exception):
-    """A failure with a message that says what to do."""
-
-    def __init__(self, code: str, message: str):
-        if code not in EXIT_CODES:
-            raise ValueError(f"unknown error code {code!r}")
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.code]
-
-
-def bad_input(message: str) -> EngineError:
-    return EngineError("bad_input", message)
+__all__ = ["EXIT_CODES", "EngineError", "bad_input", "Cancelled"]
 
 
 class Cancelled(EngineError):

@@ -1,8 +1,9 @@
 """Reporting progress events: JSON lines for programs, a progress bar for people.
 
 Events are plain dicts with an ``"event"`` key (``start``, ``progress``, ``done``,
-``error``; see docs/engine-protocol.md). Every command uses the same reporters, so
-the plug-in parses one protocol for all of them.
+``error``; see docs/engine-protocol.md), written by the contract's event dataclasses
+(nst_contract/events.py, whose ``parse_event`` the front ends read them with). Every
+command uses the same reporters, so the plug-in parses one protocol for all of them.
 """
 from __future__ import annotations
 

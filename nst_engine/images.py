@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from nst_contract.options import MIN_SIDE  # noqa: F401 - the smallest side, shared with the plug-in
+
 from . import devices, memory
 from .errors import EngineError, bad_input
-
-MIN_SIDE = 32  # VGG pools 4 times before relu5_1; smaller images leave no feature map
 
 
 def open_image(path, what: str, longest: int | None = None) -> Image.Image:

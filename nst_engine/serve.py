@@ -20,9 +20,15 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from nst_contract.events import Error, Ready, Snapshot
+from nst_contract.requests import StylizeRequest, from_argv
+
 from .cancel import CancelToken
-from .errors import EngineError, bad_input
+from .errors import EXIT_CODES, EngineError, bad_input
 from .events import JsonReporter
+
+# The serve command's options that every job inherits (a job's own arguments come after them).
+COMMON = ("model", "weights", "device", "threads")
 
 SNAPSHOT_SUFFIX = "-snapshot.png"
 
@@ -32,16 +38,6 @@ class Job:
     id: object
     args: list
     snapshot_every: int = 0
-
-
-def register(sub) -> None:
-    from .cli import add_common
-
-    p = sub.add_parser("serve", help="run stylize jobs read from stdin, one JSON object per line",
-                       description="Long-lived engine: reads stylize jobs as JSON lines on stdin, reports their "
-                                   "events as JSON lines on stdout (docs/engine-protocol.md). Needs --progress json.")
-    add_common(p, watch_stdin_dest="serve_watch_stdin")  # accepted; EOF always ends serve
-    p.set_defaults(handler=_run_serve)
 
 
 def parse_line(line: bytes | str):
@@ -91,8 +87,11 @@ class _JobToken(CancelToken):
 class Server:
     """The job slot shared by the stdin reader (a thread) and the job runner (the main thread)."""
 
-    def __init__(self, reporter, common_argv: list, stop: CancelToken):
-        self.reporter, self.common_argv, self.stop = reporter, common_argv, stop
+    def __init__(self, reporter, common: dict, stop: CancelToken):
+        """``common``: the serve command's settings every job inherits ({"model": "vgg16", ...})."""
+        self.reporter, self.stop = reporter, stop
+        self.common = dict(common)
+        self.common_argv = [a for name, value in self.common.items() for a in (f"--{name}", str(value))]
         self.reuse = None  # transfer.Reuse, made with the first job (importing torch takes a while)
         self.cond = threading.Condition()
         self.pending: Job | None = None
@@ -106,8 +105,11 @@ class Server:
         with self._emit_lock:
             self.reporter.emit(event)
 
+    def _error(self, job_id, code: str, message: str) -> None:
+        self.emit({**Error(code, message).to_event(), "id": job_id})
+
     def _cancelled(self, job_id, why: str) -> None:
-        self.emit({"event": "error", "id": job_id, "code": "cancelled", "message": f"{why}; nothing was written"})
+        self._error(job_id, "cancelled", f"{why}; nothing was written")
 
     # --------------------------------------------------------------- reader side
     def offer(self, line: bytes) -> None:
@@ -117,7 +119,7 @@ class Server:
         try:
             msg = parse_line(line)
         except EngineError as exc:
-            self.emit({"event": "error", "id": _id_of(line), "code": exc.code, "message": exc.message})
+            self._error(_id_of(line), exc.code, exc.message)
             return
         with self.cond:
             if isinstance(msg, Job):
@@ -169,7 +171,7 @@ class Server:
     def run(self, fd: int) -> None:
         """Serve jobs read from ``fd`` until it reaches EOF (or SIGINT/SIGTERM)."""
         threading.Thread(target=self.read, args=(fd,), name="serve-stdin", daemon=True).start()
-        self.emit({"event": "ready", "command": "serve", "pid": os.getpid()})
+        self.emit(Ready(os.getpid()).to_event())
         self.warm_up()
         while True:
             job = self.next_job()
@@ -181,18 +183,12 @@ class Server:
         """Before the first job: import torch and load the network (with its numerics) that a
         job with the default layers uses, so that a job sent while the front end is still
         opening its dialog finds them ready. A failure here is left for that job to report."""
-        from .cli import build_parser, stylize_request
-
         try:
-            args = build_parser().parse_args(["stylize", "warm-up", "-o", "warm-up.png", *self.common_argv])
-            req = stylize_request(args)
-            import torch
-
+            req = StylizeRequest(content=None, **self.common)
             from . import devices
             from .transfer import Reuse
 
-            if req.threads:
-                torch.set_num_threads(int(req.threads))  # as stylize() does: numerics are measured with them
+            devices.set_threads(req.threads)  # as stylize() does: numerics are measured with them
             self.reuse = self.reuse or Reuse()
             if not (self.eof or self.stop.cancelled):
                 self.reuse.network(req, devices.pick(req.device))
@@ -211,33 +207,29 @@ class Server:
 
     def run_job(self, job: Job) -> None:
         token = self.running[1]
-        tag = {"id": job.id}
         try:
-            self._stylize(job, token, tag)
+            self._stylize(job, token, {"id": job.id})
         except EngineError as exc:
-            self.emit({"event": "error", **tag, "code": exc.code, "message": exc.message})
+            self._error(job.id, exc.code, exc.message)
         except MemoryError:
-            self.emit({"event": "error", **tag, "code": "out_of_memory",
-                       "message": "ran out of memory; use a smaller --size"})
+            self._error(job.id, "out_of_memory", "ran out of memory; use a smaller --size")
         except Exception as exc:  # a bug in one job: report it, keep serving
             traceback.print_exc()
             code = "out_of_memory" if type(exc).__name__ == "OutOfMemoryError" else "internal"
-            self.emit({"event": "error", **tag, "code": code, "message": f"{type(exc).__name__}: {exc}"})
+            self._error(job.id, code, f"{type(exc).__name__}: {exc}")
         finally:
             with self.cond:
                 self.running = None
 
     def _stylize(self, job: Job, token, tag: dict) -> None:
-        from .cli import build_parser, stylize_request
         from .images import save_atomic
         from .transfer import Reuse, stylize
 
         self.reuse = self.reuse or Reuse()
         try:
-            args = build_parser().parse_args(["stylize", *self.common_argv, *job.args])
+            req = from_argv("stylize", [*self.common_argv, *job.args])
         except SystemExit:  # --help / --version in a job: argparse printed and wants to exit
             raise bad_input(f"job {job.id!r}: help and version options are not jobs")
-        req = stylize_request(args)
         snapshots = None
         if job.snapshot_every:
             out = Path(req.output)
@@ -245,8 +237,8 @@ class Server:
 
             def snap(progress, image):
                 save_atomic(image, path)
-                self.emit({"event": "snapshot", **tag, "path": str(path), "scale": progress.scale,
-                           "step": progress.step, "steps": progress.steps, "fraction": progress.fraction})
+                self.emit({**Snapshot(str(path), progress.scale, progress.step, progress.steps,
+                                      progress.fraction).to_event(), **tag})
 
             snapshots = (job.snapshot_every, snap)
         result = stylize(req, lambda ev: self.emit({**tag, **ev.to_event()}), token, self.reuse, snapshots)
@@ -254,14 +246,11 @@ class Server:
                                                                "computed": self.reuse.misses}})
 
 
-def _run_serve(args, reporter, stop) -> int:
+def run(args, reporter, stop) -> int:
+    """The ``serve`` command (cli.main calls it): serve until stdin ends."""
     if not isinstance(reporter, JsonReporter):
         raise bad_input("serve speaks JSON lines: add --progress json")
-    common = []
-    for name in ("model", "weights", "device", "threads"):
-        value = getattr(args, name)
-        if value is not None:
-            common += [f"--{name}", str(value)]
+    common = {name: getattr(args, name) for name in COMMON if getattr(args, name) is not None}
     Server(reporter, common, stop).run(sys.stdin.fileno())
     # Every job has ended and written its last event: leave at once. The parent is waiting
     # (a dialog closing); tearing torch down the normal way took 7 s on a loaded 2-core CPU,
@@ -269,5 +258,5 @@ def _run_serve(args, reporter, stop) -> int:
     reporter.close()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(130 if stop.cancelled else 0)
+    os._exit(EXIT_CODES["cancelled"] if stop.cancelled else 0)
 

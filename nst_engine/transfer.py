@@ -458,8 +458,7 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
         images.check_output_path(req.output, inputs)
     plan_ = plan(req)
     device = devices.pick(req.device)
-    if req.threads:
-        torch.set_num_threads(int(req.threads))
+    devices.set_threads(req.threads)
     net, source, chosen = network(req, device) if reuse is None else reuse.network(req, device)
     need_mb, tile_plan = _check_memory(net, req, plan_, device)
     check(cancel)

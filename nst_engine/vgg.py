@@ -16,10 +16,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from nst_contract.options import MODELS as MODEL_NAMES  # ("vgg19", "vgg16"): the names the contract offers
+from nst_contract.options import POOLINGS
+
 # Simonyan & Zisserman, "Very Deep Convolutional Networks", Table 1: convolutions per block
 # (configurations D and E; torchvision's cfgs "D" and "E"). Every block's convolutions are
 # 3x3 with padding 1, each followed by a ReLU, and the block ends with a 2x2 max pooling.
-MODELS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
+MODELS = dict(zip(MODEL_NAMES, ((2, 2, 4, 4, 4), (2, 2, 3, 3, 3))))
 BLOCK_WIDTHS = (64, 128, 256, 512, 512)
 # torchvision's convention: RGB in [0, 1], then ImageNet normalisation.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -85,8 +88,8 @@ class VGGFeatures(nn.Module):
 
     def __init__(self, features: nn.Sequential, pooling: str = "max"):
         super().__init__()
-        if pooling not in ("max", "avg"):
-            raise ValueError("pooling must be 'max' or 'avg'")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}")
         self.names = layer_names(features)
         layers = []
         for module in features:

@@ -23,7 +23,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +37,12 @@ from .images import MIN_SIDE
 from .vgg import MODELS, available_layers
 from .weights import load_features
 
-DEFAULT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-DEFAULT_UNITS = 9
-DEFAULT_TOP = 9
-DEFAULT_SIZE = 256  # longest side at which images are scanned (smaller images are not enlarged)
-MAX_SIZE = 1024
-DEFAULT_OVERLAP = 0.5
-DEFAULT_CELL = 64  # display side of one patch in the picture
-MAX_UNITS = 512
-MAX_TOP = 100
+# The request, its defaults and limits, and the events are the contract's (shared with the plug-in).
+from nst_contract.events import VisualizeDone, VisualizeProgress, VisualizeStarted  # noqa: E402
+from nst_contract.options import (DEFAULT_CELL, DEFAULT_LAYERS, DEFAULT_OVERLAP, DEFAULT_SIZE,  # noqa: E402,F401
+                                  DEFAULT_TOP, DEFAULT_UNITS, MAX_SIZE, MAX_TOP, MAX_UNITS)
+from nst_contract.requests import VisualizeRequest  # noqa: E402
+
 MAX_PICTURE_PIXELS = 80_000_000
 UNIT_RULE = "mean"  # units chosen by highest mean activation over all positions of all images
 JSON_VERSION = 1
@@ -57,60 +54,6 @@ AUTO_CPU_BACKEND = "onnx"
 
 
 # ----------------------------------------------------------------------------- data
-
-
-@dataclass
-class VisualizeRequest:
-    inputs: list  # image files and/or folders (paths), or PIL images
-    output: object = None  # the picture (.png); None = don't write (the result carries it)
-    json_output: object = None  # None = ``output`` with ``.json`` (when output is given)
-    layers: tuple = DEFAULT_LAYERS
-    units: int = DEFAULT_UNITS
-    unit_ids: dict | None = None  # {layer: [unit, ...]}; layers not named use the rule
-    top: int = DEFAULT_TOP
-    size: int = DEFAULT_SIZE
-    overlap: float = DEFAULT_OVERLAP
-    cell: int = DEFAULT_CELL
-    gradients: bool = False
-    backend: str = "auto"  # auto | torch | onnx
-    model: str = "vgg19"
-    weights: object = None
-    pooling: str = "max"
-    device: str = "auto"
-    threads: int | None = None
-
-
-@dataclass
-class VisualizeStarted:
-    images: int
-    skipped: list  # [{"path", "reason"}]
-    layers: list
-    units: int
-    top: int
-    size: int
-    backend: str
-    device: str
-    model: str
-    weights: str
-    backend_note: str = ""
-
-    def to_event(self) -> dict:
-        return {"event": "start", "command": "visualize", **asdict(self)}
-
-
-@dataclass
-class VisualizeProgress:
-    stage: str  # scan | gradients | render
-    step: int  # 1-based within the stage
-    steps: int
-    fraction: float  # of the whole job, 0..1
-    elapsed_s: float
-    eta_s: float | None
-    image: str | None = None
-
-    def to_event(self) -> dict:
-        what = f" {os.path.basename(self.image)}" if self.image else ""
-        return {"event": "progress", **asdict(self), "label": f"{self.stage} {self.step}/{self.steps}{what}"}
 
 
 @dataclass
@@ -139,12 +82,10 @@ class VisualizeResult:
     patches: list = field(default_factory=list)
 
     def to_event(self) -> dict:
-        return {"event": "done", "command": "visualize",
-                "output": str(self.output) if self.output else None,
-                "json": str(self.json_output) if self.json_output else None,
-                "seconds": round(self.seconds, 3), "size": list(self.image.size),
-                "images": len(self.index["images"]), "skipped": len(self.index["skipped"]),
-                "patches": len(self.patches), "backend": self.backend}
+        return VisualizeDone(str(self.output) if self.output else None,
+                             str(self.json_output) if self.json_output else None,
+                             round(self.seconds, 3), list(self.image.size), len(self.index["images"]),
+                             len(self.index["skipped"]), len(self.patches), self.backend).to_event()
 
 
 @dataclass
