@@ -86,7 +86,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     cfg = nst_config.Config(path="<benchmark>", engine_python=args.python, engine_path=str(REPO),
-                    weights=args.weights, model=args.model, device="cpu", threads=args.threads)
+                            weights=args.weights, model=args.model, device="cpu", threads=args.threads)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         # The dialog hands the engine the layer already scaled to the preview's size.

@@ -397,15 +397,15 @@ def visualize_units(config):
                 _export_image_flat(im, path)
                 inputs.append(path)
         job = nst_jobs.VisualizeJob(inputs=inputs, output=run.file("units.png"),
-                              index=run.file("units.json"), layers=layers,
-                              units=config.get_property("units"), top=config.get_property("top"),
-                              size=config.get_property("size"), cell=config.get_property("cell"),
-                              gradients=config.get_property("gradients"))
+                                    index=run.file("units.json"), layers=layers,
+                                    units=config.get_property("units"), top=config.get_property("top"),
+                                    size=config.get_property("size"), cell=config.get_property("cell"),
+                                    gradients=config.get_property("gradients"))
         argv = nst_jobs.build_visualize_argv(cfg, job)
         Gimp.progress_set_text("Visualize network units: starting the engine")
         nst_client.run_engine(argv, nst_client.engine_env(cfg), run.file("engine-stderr.log"),
-                      on_event=_Progress(), popen_kw=nst_client.popen_kwargs(cfg, run.path),
-                      task=VISUALIZE_TASK)
+                              on_event=_Progress(), popen_kw=nst_client.popen_kwargs(cfg, run.path),
+                              task=VISUALIZE_TASK)
         index = nst_files.read_index(job.index)
         Gimp.progress_set_text("Visualize network units: opening the picture")
         shown = ", ".join(l.get("layer", "?") for l in index.get("layers", []))
@@ -517,7 +517,7 @@ def run(procedure, run_mode, image, drawables, config, data):
         except NstError:
             layer_size = None  # the run itself reports it
         dialog.get_label("nst-times", nst_progress.preset_times_text(cfg and cfg.model, cfg and cfg.device,
-                                                           layer_size=layer_size), False, False)
+                                                                     layer_size=layer_size), False, False)
 
     def preview(dialog):   # the live preview beside the settings (nst_preview.py)
         gimp = nst_preview.GimpSide(_target_layer, _style_choice, _style_png, _choose_region)

@@ -39,11 +39,11 @@ def main():
     py = os.environ.get("NST_ENGINE_PYTHON",
                         os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
     cfg = nst_config.Config(path="<measure>", engine_python=py, engine_path=str(REPO), weights=a.weights,
-                    model=a.model, device="cpu")
+                            model=a.model, device="cpu")
     for preset in a.presets.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             job = nst_jobs.Job(content=a.content, style=a.style, output=os.path.join(tmp, "out.png"),
-                         layer_size=(4000, 3000), preset=preset)
+                               layer_size=(4000, 3000), preset=preset)
             argv = nst_jobs.build_argv(cfg, job)
             t0 = time.time()
             p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

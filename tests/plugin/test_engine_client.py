@@ -34,7 +34,7 @@ def engine_cfg(repo_dir, fixture_weights):
     if not os.path.exists(ENGINE_PYTHON):
         pytest.fail(f"engine interpreter {ENGINE_PYTHON} missing (set NST_ENGINE_PYTHON)")
     return nst_config.Config(path="<test>", engine_python=ENGINE_PYTHON, engine_path=str(repo_dir),
-                     weights=str(fixture_weights), model="vgg16", device="cpu")
+                             weights=str(fixture_weights), model="vgg16", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +50,8 @@ def content_png(tmp_path_factory, shared_images):
 
 def test_real_engine_run_with_progress(engine_cfg, content_png, shared_images, tmp_path):
     job = nst_jobs.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
-                 output=str(tmp_path / "result.png"), layer_size=(96, 72), preset="draft",
-                 iterations=6, seed=3)
+                       output=str(tmp_path / "result.png"), layer_size=(96, 72), preset="draft",
+                       iterations=6, seed=3)
     events = []
     done = nc.run_engine(nst_jobs.build_argv(engine_cfg, job), nc.engine_env(engine_cfg),
                          str(tmp_path / "stderr.log"), on_event=events.append,
@@ -70,7 +70,7 @@ def test_real_engine_unreadable_style(engine_cfg, content_png, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image\n" * 20)
     job = nst_jobs.Job(content=str(content_png), style=str(bad), output=str(tmp_path / "r.png"),
-                 layer_size=(96, 72), preset="draft", iterations=2)
+                       layer_size=(96, 72), preset="draft", iterations=2)
     with pytest.raises(nst_errors.EngineError) as e:
         nc.run_engine(nst_jobs.build_argv(engine_cfg, job), nc.engine_env(engine_cfg),
                       str(tmp_path / "stderr.log"),
@@ -83,7 +83,7 @@ def test_real_engine_unreadable_style(engine_cfg, content_png, tmp_path):
 def test_real_engine_missing_weights(engine_cfg, content_png, shared_images, tmp_path):
     cfg = nst_config.Config(**{**engine_cfg.__dict__, "weights": str(tmp_path / "nope.pt")})
     job = nst_jobs.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
-                 output=str(tmp_path / "r.png"), layer_size=(96, 72), preset="draft", iterations=2)
+                       output=str(tmp_path / "r.png"), layer_size=(96, 72), preset="draft", iterations=2)
     with pytest.raises(nst_errors.EngineError) as e:
         nc.run_engine(nst_jobs.build_argv(cfg, job), nc.engine_env(cfg), str(tmp_path / "stderr.log"),
                       popen_kw=nc.popen_kwargs(cfg, str(tmp_path)))
@@ -97,7 +97,7 @@ def test_real_engine_stops_when_the_plugin_is_killed(engine_cfg, content_png, sh
     within about one step, and write nothing."""
     out = tmp_path / "result.png"
     job = nst_jobs.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
-                 output=str(out), layer_size=(96, 72), preset="balanced", iterations=500, seed=9)
+                       output=str(out), layer_size=(96, 72), preset="balanced", iterations=500, seed=9)
     argv = nst_jobs.build_argv(engine_cfg, job)
     events = tmp_path / "events.jsonl"
     plugin = tmp_path / "plugin.py"
@@ -193,7 +193,7 @@ def test_preview_engine_newest_job_wins_and_close_reaps(engine_cfg, content_png,
         first = engine.submit(slow)
         _pump(engine, lambda e: e["event"] == "progress")
         second = engine.submit(nst_jobs.preview_job(str(content_png), style, str(tmp_path / "p.png"), (96, 72),
-                                              strength=0.8))
+                                                    strength=0.8))
         assert second == first + 1
         events = _pump(engine, lambda e: e["event"] in ("done", "error"))
         assert {e["id"] for e in events} == {second}

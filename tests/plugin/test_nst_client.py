@@ -156,9 +156,9 @@ def test_argv_presets(preset, quality, size):
 
 def test_argv_options_and_config():
     argv = nst_jobs.build_argv(cfg(model="vgg16", weights="/w.pt", device="cpu", threads=2,
-                             extra_args=["--pooling", "avg"]),
+                                   extra_args=["--pooling", "avg"]),
                          job(mask="/t/mask.png", strength=0.8, preserve_color=True, seed=7,
-                             iterations=30, size=300, preset="draft"))
+                                   iterations=30, size=300, preset="draft"))
     assert opt(argv, "--mask") == "/t/mask.png"
     assert opt(argv, "--strength") == "0.8" and opt(argv, "--preserve-color") == "luminance"
     assert opt(argv, "--seed") == "7" and opt(argv, "--iterations") == "30"
@@ -235,7 +235,7 @@ def test_popen_kwargs(monkeypatch):
 
 def test_temp_root(tmp_path):
     assert nst_tempdirs.temp_root(cfg(), environ={}) in (None, os.path.join(os.path.expanduser("~/.cache"),
-                                                                  "nst-gimp-tmp"))
+                                                                            "nst-gimp-tmp"))
     assert nst_tempdirs.temp_root(cfg(temp_dir=str(tmp_path / "t")), environ={}) == str(tmp_path / "t")
     assert (tmp_path / "t").is_dir()
     root = nst_tempdirs.temp_root(cfg(), environ={"FLATPAK_ID": "org.gimp.GIMP",
@@ -621,8 +621,8 @@ def test_visualize_argv_options_and_config():
     c = cfg(model="vgg16", weights="/w.pt", device="cpu", threads=2,
             visualize_extra_args=["--backend", "torch"])
     argv = nst_jobs.build_visualize_argv(c, vjob(inputs=["/t/images/01-a.png", "/t/images/02-b.png"],
-                                           layers=" relu1_1, relu2_1 ;conv3_1 ", units=2, top=3,
-                                           size=64, cell=32, gradients=True))
+                                                 layers=" relu1_1, relu2_1 ;conv3_1 ", units=2, top=3,
+                                                 size=64, cell=32, gradients=True))
     assert argv[4:6] == ["/t/images/01-a.png", "/t/images/02-b.png"]
     assert opt(argv, "--layers") == "relu1_1,relu2_1,conv3_1"
     assert (opt(argv, "--units"), opt(argv, "--top"), opt(argv, "--size"), opt(argv, "--cell")) == \
