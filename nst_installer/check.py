@@ -7,6 +7,8 @@ import os
 import platform
 from pathlib import Path
 
+from nst_contract.options import DEFAULT_MODEL
+
 from .common import CONFIG_NAME, EXIT_FAIL, EXIT_OK, PLUGIN_NAME, say
 from .selfcheck import self_check
 from .session import Session
@@ -40,7 +42,7 @@ class Check(Session):
         python = Path(m.data.get("engine_python", ""))
         if python.exists() and not self.args.no_self_check:
             say("self-check:")
-            res = self_check(python, model=m.data.get("model", "vgg19"), weights=weights if weights.is_file() else None,
+            res = self_check(python, model=m.data.get("model", DEFAULT_MODEL), weights=weights if weights.is_file() else None,
                              device=m.data.get("device", "auto"),
                              expect_engine=Path(m.data["engine_code"]) / "nst_engine" if m.data.get("engine_code") else None)
             for line in res.lines:
