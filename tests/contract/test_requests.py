@@ -44,8 +44,8 @@ def test_round_trip(req):
 
 def test_only_what_differs_from_the_defaults_unless_asked():
     req = StylizeRequest(content="c.png", output="o.png", styles=["s.png"])
-    assert to_argv(req) == ["c.png", "--output", "o.png", "--style", "s.png"]
-    assert to_argv(req, always=("quality", "seed")) == ["c.png", "--output", "o.png", "--style", "s.png",
+    assert to_argv(req) == ["c.png", "-o", "o.png", "--style", "s.png"]
+    assert to_argv(req, always=("quality", "seed")) == ["c.png", "-o", "o.png", "--style", "s.png",
                                                         "--quality", "balanced", "--seed", "0"]
 
 

@@ -279,11 +279,15 @@ def find_gimp(series: str, provision_missing: bool = True):
 
 
 def install_plugin(profile: Path) -> Path:
-    """Copy the plug-in into ``profile/plug-ins/neural-style-transfer/`` (executable)."""
+    """Copy the plug-in and the contract it imports into ``profile/plug-ins/neural-style-transfer/``
+    (the main file executable)."""
     dest = profile / "plug-ins" / PLUGIN_NAME
     dest.mkdir(parents=True, exist_ok=True)
     for src in PLUGIN_SRC.glob("*.py"):
         shutil.copy2(src, dest / src.name)
+    # the contract the plug-in imports, next to it as install.py puts it (issue 12)
+    shutil.copytree(REPO / "nst_contract", dest / "nst_contract", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     main = dest / f"{PLUGIN_NAME}.py"
     main.chmod(main.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return dest

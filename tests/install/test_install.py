@@ -42,7 +42,8 @@ def _load(name: str, path: Path):
     return module
 
 
-inst = _load("nst_install", INSTALL)
+sys.path.insert(0, str(REPO))   # install.py's parts (nst_installer), as install.py itself does
+from nst_installer import download as downloads, environments, places, selfcheck  # noqa: E402
 
 
 # --------------------------------------------------------------------------- helpers
@@ -56,7 +57,7 @@ def purelib(python: Path) -> Path:
 def make_venv(where: Path, with_torch: bool, with_pip: bool = False) -> Path:
     subprocess.run([sys.executable, "-m", "venv", *([] if with_pip else ["--without-pip"]), str(where)],
                    check=True, capture_output=True)
-    python = inst.venv_python(where)
+    python = places.venv_python(where)
     if with_torch:  # see the test venv's packages without being it
         parent = purelib(Path(sys.executable))
         (purelib(python) / "nst_test_parent.pth").write_text(f"{parent}\n")
@@ -170,7 +171,10 @@ def test_plugin_files_and_run_bits_in_every_gimp3_profile(installed):
     sources = sorted(p.name for p in PLUGIN_SRC.iterdir() if p.is_file() and p.suffix == ".py")
     assert {f"{PLUGIN}.py", "nst_client.py"} <= set(sources)
     for label, d in plugin_dirs(installed.home).items():
-        assert sorted(p.name for p in d.iterdir()) == sorted(sources + ["nst-config.json"]), label
+        assert sorted(p.name for p in d.iterdir()) == sorted(sources + ["nst-config.json", "nst_contract"]), label
+        # the contract the plug-in imports, next to it (issue 12), the same as the engine's copy
+        contract = sorted(p.name for p in (REPO / "nst_contract").glob("*.py"))
+        assert sorted(p.name for p in (d / "nst_contract").iterdir()) == contract, label
         for name in sources:
             assert (d / name).read_bytes() == (PLUGIN_SRC / name).read_bytes(), (label, name)
         mode = (d / f"{PLUGIN}.py").stat().st_mode
@@ -192,7 +196,8 @@ def test_config_contents(installed):
 
 
 def test_config_is_accepted_by_the_plugins_own_loader(installed):
-    client = _load("nst_client_under_test", PLUGIN_SRC / "nst_client.py")
+    sys.path.insert(0, str(PLUGIN_SRC))   # as GIMP runs it: the plug-in's folder on the path
+    client = _load("nst_config_under_test", PLUGIN_SRC / "nst_config.py")
     d = plugin_dirs(installed.home)["3.2"]
     cfg = client.load_config(str(d / "nst-config.json"), environ={})
     assert cfg.engine_python == str(installed.python)
@@ -210,10 +215,12 @@ def test_flatpak_profile_starts_the_engine_on_the_host(installed):
 
 
 def test_engine_runs_from_the_installed_copy(installed):
-    pth = installed.site / inst.pth_name(installed.prefix)
+    pth = installed.site / places.pth_name(installed.prefix)
     assert pth.read_text() == f"{installed.prefix / 'engine'}\n"
     copy = installed.prefix / "engine" / "nst_engine"
     assert sorted(p.name for p in copy.glob("*.py")) == sorted(p.name for p in (REPO / "nst_engine").glob("*.py"))
+    contract = installed.prefix / "engine" / "nst_contract"
+    assert sorted(p.name for p in contract.glob("*.py")) == sorted(p.name for p in (REPO / "nst_contract").glob("*.py"))
     out = subprocess.run([str(installed.python), "-c", "import nst_engine; print(nst_engine.__file__)"],
                          capture_output=True, text=True, cwd="/", env=env_for(installed.home))
     assert out.returncode == 0, out.stderr
@@ -230,7 +237,7 @@ def test_nothing_else_touched(installed):
     assert all(p.startswith(allowed) for p in new), [p for p in new if not p.startswith(allowed)]
     assert not any(p.startswith(".config/GIMP/2.10/plug-ins/") for p in after)
     site_new = set(snapshot(installed.site)) - set(installed.before_site)
-    assert site_new == {inst.pth_name(installed.prefix)}
+    assert site_new == {places.pth_name(installed.prefix)}
 
 
 def test_manifest_lists_what_was_installed(installed):
@@ -239,7 +246,7 @@ def test_manifest_lists_what_was_installed(installed):
     for d in plugin_dirs(installed.home).values():
         assert paths[str(d)]["kind"] == "tree" and paths[str(d)]["created"]
         assert str(d / "nst-config.json") in paths
-    assert str(installed.site / inst.pth_name(installed.prefix)) in paths
+    assert str(installed.site / places.pth_name(installed.prefix)) in paths
     assert str(installed.home / ".config/GIMP/3.0/plug-ins") not in paths  # it was there before
     assert paths[str(installed.home / ".config/GIMP/3.2/plug-ins")] == {
         "path": str(installed.home / ".config/GIMP/3.2/plug-ins"), "kind": "dir", "created": True, "what": "folder"}
@@ -301,7 +308,7 @@ def test_own_environment_is_made_or_reused_by_create_env(tmp_path, fixture_weigh
     assert "stylisation: OK" in r.stdout
     cfg = json.loads((plugin_dirs(home)["3.0"] / "nst-config.json").read_text())
     assert cfg["engine_python"] == str(python) and cfg["engine_path"] == str(prefix / "engine")
-    assert (purelib(python) / inst.pth_name(prefix)).read_text() == f"{prefix / 'engine'}\n"
+    assert (purelib(python) / places.pth_name(prefix)).read_text() == f"{prefix / 'engine'}\n"
     manifest = json.loads((prefix / "install-manifest.json").read_text())
     venv_entry = [e for e in manifest["entries"] if e["path"] == str(prefix / "venv")]
     assert venv_entry == [{"path": str(prefix / "venv"), "kind": "tree", "created": False,
@@ -309,7 +316,7 @@ def test_own_environment_is_made_or_reused_by_create_env(tmp_path, fixture_weigh
     r = run_install(home, "--prefix", prefix, "--uninstall")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (prefix / "venv").is_dir()  # it was there before install.py: kept
-    assert not (purelib(python) / inst.pth_name(prefix)).exists()
+    assert not (purelib(python) / places.pth_name(prefix)).exists()
     assert not (prefix / "engine").exists() and not (prefix / "weights").exists()
     assert not plugin_dirs(home)["3.0"].exists()
 
@@ -465,7 +472,7 @@ def test_profile_discovery_per_os(tmp_path):
 
     def found(system, env=None):
         return [(str(p.path.relative_to(home)), p.kind)
-                for p in inst.find_gimp_profiles(system, {"HOME": str(home), **(env or {})}, home)]
+                for p in places.find_gimp_profiles(system, {"HOME": str(home), **(env or {})}, home)]
 
     assert found("Linux") == [(".config/GIMP/3.0", "native"), (".config/GIMP/3.2", "native"),
                               (".var/app/org.gimp.GIMP/config/GIMP/3.2", "flatpak"),
@@ -474,27 +481,27 @@ def test_profile_discovery_per_os(tmp_path):
     assert found("Windows", {"APPDATA": str(home / "AppData/Roaming")}) == [("AppData/Roaming/GIMP/3.2", "native")]
     (home / "xdg/GIMP/3.2").mkdir(parents=True)
     assert found("Linux", {"XDG_CONFIG_HOME": str(home / "xdg")})[0] == ("xdg/GIMP/3.2", "native")
-    assert inst.user_data_dir("Linux", {}, home) == home / ".local/share/gimp-neural-style"
-    assert inst.user_data_dir("Darwin", {}, home) == home / "Library/Application Support/gimp-neural-style"
-    assert inst.user_data_dir("Windows", {"LOCALAPPDATA": "C:/L"}, home) == Path("C:/L/gimp-neural-style")
+    assert places.user_data_dir("Linux", {}, home) == home / ".local/share/gimp-neural-style"
+    assert places.user_data_dir("Darwin", {}, home) == home / "Library/Application Support/gimp-neural-style"
+    assert places.user_data_dir("Windows", {"LOCALAPPDATA": "C:/L"}, home) == Path("C:/L/gimp-neural-style")
 
 
 def test_pins_are_read_from_the_requirement_files():
-    pins = inst.read_pins(REPO / "requirements-engine.txt", REPO / "requirements-test.txt")
+    pins = environments.read_pins(REPO / "requirements-engine.txt", REPO / "requirements-test.txt")
     for dist in ("torch", "torchvision", "pillow", "numpy", "onnxruntime", "pytest", "scikit-image"):
         assert pins.get(dist), dist
 
 
 def test_the_test_venv_matches_the_pins():
     run_py = _load("nst_tests_run", REPO / "tests" / "run.py")
-    pins = inst.read_pins(*run_py.REQUIREMENTS)
+    pins = environments.read_pins(*run_py.REQUIREMENTS)
     assert run_py.venv_state(Path(sys.executable), pins)["problems"] == []
 
 
 def test_png_helpers(tmp_path):
     p = tmp_path / "x.png"
-    inst.write_png(p, 7, 3, lambda x, y: (x * 30, y * 80, 5))
-    assert inst.png_size(p) == (7, 3)
+    selfcheck.write_png(p, 7, 3, lambda x, y: (x * 30, y * 80, 5))
+    assert selfcheck.png_size(p) == (7, 3)
     pil = pytest.importorskip("PIL.Image")
     with pil.open(p) as im:
         assert im.size == (7, 3) and im.mode == "RGB" and im.getpixel((6, 2)) == (180, 160, 5)
@@ -556,7 +563,7 @@ PREFIX = hashlib.sha256(PAYLOAD).hexdigest()[:8]
 
 def test_download_verifies_the_checksum(tmp_path):
     with Server(PAYLOAD) as s:
-        digest = inst.download(s.url, tmp_path / "w.pth", PREFIX, retries=1, backoff=0)
+        digest = downloads.download(s.url, tmp_path / "w.pth", PREFIX, retries=1, backoff=0)
     assert digest == hashlib.sha256(PAYLOAD).hexdigest()
     assert (tmp_path / "w.pth").read_bytes() == PAYLOAD and not (tmp_path / "w.pth.part").exists()
 
@@ -564,7 +571,7 @@ def test_download_verifies_the_checksum(tmp_path):
 def test_download_resumes_a_broken_connection_with_range(tmp_path):
     seen = []
     with Server(PAYLOAD, failures=["cut"]) as s:
-        inst.download(s.url, tmp_path / "w.pth", PREFIX, retries=3, backoff=0,
+        downloads.download(s.url, tmp_path / "w.pth", PREFIX, retries=3, backoff=0,
                       progress=lambda done, total: seen.append((done, total)))
         ranges = s.ranges
     assert (tmp_path / "w.pth").read_bytes() == PAYLOAD
@@ -575,22 +582,22 @@ def test_download_resumes_a_broken_connection_with_range(tmp_path):
 def test_download_resumes_a_part_file_from_an_earlier_run(tmp_path):
     (tmp_path / "w.pth.part").write_bytes(PAYLOAD[:1000])
     with Server(PAYLOAD) as s:
-        inst.download(s.url, tmp_path / "w.pth", PREFIX, retries=1, backoff=0)
+        downloads.download(s.url, tmp_path / "w.pth", PREFIX, retries=1, backoff=0)
         assert s.ranges == ["bytes=1000-"]
     assert (tmp_path / "w.pth").read_bytes() == PAYLOAD
 
 
 def test_download_retries_server_errors(tmp_path):
     with Server(PAYLOAD, failures=["503", "503"]) as s:
-        inst.download(s.url, tmp_path / "w.pth", PREFIX, retries=3, backoff=0)
+        downloads.download(s.url, tmp_path / "w.pth", PREFIX, retries=3, backoff=0)
         assert len(s.ranges) == 3
     assert (tmp_path / "w.pth").read_bytes() == PAYLOAD
 
 
 def test_download_rejects_a_wrong_checksum(tmp_path):
     with Server(PAYLOAD) as s:
-        with pytest.raises(inst.DownloadError, match="checksum mismatch"):
-            inst.download(s.url, tmp_path / "w.pth", "00000000", retries=2, backoff=0)
+        with pytest.raises(downloads.DownloadError, match="checksum mismatch"):
+            downloads.download(s.url, tmp_path / "w.pth", "00000000", retries=2, backoff=0)
     assert not (tmp_path / "w.pth").exists() and not (tmp_path / "w.pth.part").exists()
 
 
@@ -671,7 +678,7 @@ def test_two_prefixes_sharing_one_python_do_not_collide(tmp_path, engine_python,
                         "--model", "vgg16", "--no-gimp", "--no-self-check")
         assert r.returncode == 0, r.stdout + r.stderr
     site = purelib(engine_python)
-    pths = [site / inst.pth_name(p) for p in prefixes]
+    pths = [site / places.pth_name(p) for p in prefixes]
     assert pths[0] != pths[1] and [p.read_text() for p in pths] == [f"{p / 'engine'}\n" for p in prefixes]
     # the prefix whose .pth loses (alphabetically later) still passes its full check
     shadowed = max(range(2), key=lambda i: pths[i].name)

@@ -18,7 +18,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "plugin" / "neural-style-transfer"))
+sys.path.insert(0, str(REPO))  # nst_contract, which the plug-in imports
 import nst_client as nc  # noqa: E402
+from nst_contract.events import parse_event  # noqa: E402
+import nst_config  # noqa: E402
+import nst_jobs  # noqa: E402
 
 SHARED = Path(os.environ.get("NST_SHARED", REPO.parent / "shared"))
 
@@ -34,19 +38,19 @@ def main():
     a = ap.parse_args()
     py = os.environ.get("NST_ENGINE_PYTHON",
                         os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
-    cfg = nc.Config(path="<measure>", engine_python=py, engine_path=str(REPO), weights=a.weights,
-                    model=a.model, device="cpu")
+    cfg = nst_config.Config(path="<measure>", engine_python=py, engine_path=str(REPO), weights=a.weights,
+                            model=a.model, device="cpu")
     for preset in a.presets.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            job = nc.Job(content=a.content, style=a.style, output=os.path.join(tmp, "out.png"),
-                         layer_size=(4000, 3000), preset=preset)
-            argv = nc.build_argv(cfg, job)
+            job = nst_jobs.Job(content=a.content, style=a.style, output=os.path.join(tmp, "out.png"),
+                               layer_size=(4000, 3000), preset=preset)
+            argv = nst_jobs.build_argv(cfg, job)
             t0 = time.time()
             p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, env=nc.engine_env(cfg), cwd=str(REPO))
             start = last = None
             for raw in iter(p.stdout.readline, b""):
-                ev = nc.parse_event(raw)
+                ev = parse_event(raw)
                 if not ev:
                     continue
                 if ev["event"] == "start":
@@ -58,7 +62,7 @@ def main():
             rest = p.stdout.read()
             rc = p.wait()
             wall = time.time() - t0
-            row = {"preset": preset, "size": nc.PRESETS[preset][1], "model": a.model,
+            row = {"preset": preset, "size": nst_jobs.PRESETS[preset][1], "model": a.model,
                    "steps": start and start.get("total_steps"), "scales": start and start.get("scales"),
                    "wall_s": round(wall, 1), "exit": rc, "cpu_count": os.cpu_count(),
                    "load": os.getloadavg()[0]}
@@ -67,7 +71,7 @@ def main():
             elif last and last["event"] == "progress":
                 row["estimated_total_s"] = round(wall + float(last.get("eta_s") or 0), 1)
                 row["fraction_done"] = last.get("fraction")
-                cancel_ev = [nc.parse_event(x) for x in rest.splitlines()]
+                cancel_ev = [parse_event(x) for x in rest.splitlines()]
                 row["cancel_event"] = [e for e in cancel_ev if e][-1:] if rest else None
             print(json.dumps(row), flush=True)
 

@@ -20,6 +20,10 @@ import pytest
 PLUGIN_DIR = Path(__file__).resolve().parent.parent.parent / "plugin" / "neural-style-transfer"
 sys.path.insert(0, str(PLUGIN_DIR))
 import nst_client as nc  # noqa: E402
+import nst_config  # noqa: E402
+import nst_errors  # noqa: E402
+import nst_jobs  # noqa: E402
+import nst_progress  # noqa: E402
 
 ENGINE_PYTHON = os.environ.get(
     "NST_ENGINE_PYTHON", os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
@@ -29,8 +33,8 @@ ENGINE_PYTHON = os.environ.get(
 def engine_cfg(repo_dir, fixture_weights):
     if not os.path.exists(ENGINE_PYTHON):
         pytest.fail(f"engine interpreter {ENGINE_PYTHON} missing (set NST_ENGINE_PYTHON)")
-    return nc.Config(path="<test>", engine_python=ENGINE_PYTHON, engine_path=str(repo_dir),
-                     weights=str(fixture_weights), model="vgg16", device="cpu")
+    return nst_config.Config(path="<test>", engine_python=ENGINE_PYTHON, engine_path=str(repo_dir),
+                             weights=str(fixture_weights), model="vgg16", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -45,30 +49,30 @@ def content_png(tmp_path_factory, shared_images):
 
 
 def test_real_engine_run_with_progress(engine_cfg, content_png, shared_images, tmp_path):
-    job = nc.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
-                 output=str(tmp_path / "result.png"), layer_size=(96, 72), preset="draft",
-                 iterations=6, seed=3)
+    job = nst_jobs.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
+                       output=str(tmp_path / "result.png"), layer_size=(96, 72), preset="draft",
+                       iterations=6, seed=3)
     events = []
-    done = nc.run_engine(nc.build_argv(engine_cfg, job), nc.engine_env(engine_cfg),
+    done = nc.run_engine(nst_jobs.build_argv(engine_cfg, job), nc.engine_env(engine_cfg),
                          str(tmp_path / "stderr.log"), on_event=events.append,
                          popen_kw=nc.popen_kwargs(engine_cfg, str(tmp_path)))
     assert done["event"] == "done" and Path(done["output"]) == tmp_path / "result.png"
     assert (tmp_path / "result.png").stat().st_size > 0
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and "progress" in kinds
-    texts = [nc.progress_text(e) for e in events if e["event"] == "progress"]
+    texts = [nst_progress.progress_text(e) for e in events if e["event"] == "progress"]
     assert all(re.fullmatch(r"Scale \d+/\d+, step \d+/\d+, \d+:\d\d left", t) for t in texts), texts
-    fractions = [nc.progress_fraction(e) for e in events if e["event"] == "progress"]
+    fractions = [nst_progress.progress_fraction(e) for e in events if e["event"] == "progress"]
     assert fractions == sorted(fractions) and 0 < fractions[-1] <= 1
 
 
 def test_real_engine_unreadable_style(engine_cfg, content_png, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image\n" * 20)
-    job = nc.Job(content=str(content_png), style=str(bad), output=str(tmp_path / "r.png"),
-                 layer_size=(96, 72), preset="draft", iterations=2)
-    with pytest.raises(nc.EngineError) as e:
-        nc.run_engine(nc.build_argv(engine_cfg, job), nc.engine_env(engine_cfg),
+    job = nst_jobs.Job(content=str(content_png), style=str(bad), output=str(tmp_path / "r.png"),
+                       layer_size=(96, 72), preset="draft", iterations=2)
+    with pytest.raises(nst_errors.EngineError) as e:
+        nc.run_engine(nst_jobs.build_argv(engine_cfg, job), nc.engine_env(engine_cfg),
                       str(tmp_path / "stderr.log"),
                       popen_kw=nc.popen_kwargs(engine_cfg, str(tmp_path)))
     assert e.value.code == "bad_input"
@@ -77,11 +81,11 @@ def test_real_engine_unreadable_style(engine_cfg, content_png, tmp_path):
 
 
 def test_real_engine_missing_weights(engine_cfg, content_png, shared_images, tmp_path):
-    cfg = nc.Config(**{**engine_cfg.__dict__, "weights": str(tmp_path / "nope.pt")})
-    job = nc.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
-                 output=str(tmp_path / "r.png"), layer_size=(96, 72), preset="draft", iterations=2)
-    with pytest.raises(nc.EngineError) as e:
-        nc.run_engine(nc.build_argv(cfg, job), nc.engine_env(cfg), str(tmp_path / "stderr.log"),
+    cfg = nst_config.Config(**{**engine_cfg.__dict__, "weights": str(tmp_path / "nope.pt")})
+    job = nst_jobs.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
+                       output=str(tmp_path / "r.png"), layer_size=(96, 72), preset="draft", iterations=2)
+    with pytest.raises(nst_errors.EngineError) as e:
+        nc.run_engine(nst_jobs.build_argv(cfg, job), nc.engine_env(cfg), str(tmp_path / "stderr.log"),
                       popen_kw=nc.popen_kwargs(cfg, str(tmp_path)))
     assert e.value.code in ("weights_missing", "bad_input"), str(e.value)
     assert "nope.pt" in str(e.value)
@@ -92,9 +96,9 @@ def test_real_engine_stops_when_the_plugin_is_killed(engine_cfg, content_png, sh
     """GIMP's Cancel SIGKILLs the plug-in; the engine (stdin pipe + --watch-stdin) must stop
     within about one step, and write nothing."""
     out = tmp_path / "result.png"
-    job = nc.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
-                 output=str(out), layer_size=(96, 72), preset="balanced", iterations=500, seed=9)
-    argv = nc.build_argv(engine_cfg, job)
+    job = nst_jobs.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
+                       output=str(out), layer_size=(96, 72), preset="balanced", iterations=500, seed=9)
+    argv = nst_jobs.build_argv(engine_cfg, job)
     events = tmp_path / "events.jsonl"
     plugin = tmp_path / "plugin.py"
     plugin.write_text(textwrap.dedent(f"""
@@ -151,13 +155,13 @@ def test_dialog_times_come_from_the_engines_own_calibration(engine_cfg, tmp_path
     code = "from nst_engine import numerics; print(numerics.cache_path())"
     engine_says = subprocess.run([ENGINE_PYTHON, "-c", code], env=env, capture_output=True, text=True, check=True,
                                  cwd=engine_cfg.engine_path).stdout.strip()
-    assert engine_says == nc.calibration_file(env)
+    assert engine_says == nst_progress.calibration_file(env)
     cache = {"NST_CACHE_DIR": str(tmp_path / "cache")}
     code = ("import torch, sys; sys.path.insert(0, 'tests/engine'); from engine_helpers import tiny_vgg; "
             "from nst_engine import numerics; numerics.resolve(tiny_vgg(), torch.device('cpu'), 'vgg16')")
     subprocess.run([ENGINE_PYTHON, "-c", code], env={**os.environ, **cache}, check=True, cwd=engine_cfg.engine_path)
-    text = nc.preset_times_text("vgg16", "cpu", cache)
-    assert text != nc.PRESET_TIMES_TEXT and "Estimated for this computer" in text
+    text = nst_progress.preset_times_text("vgg16", "cpu", cache)
+    assert text != nst_progress.PRESET_TIMES_TEXT and "Estimated for this computer" in text
     assert re.search(r"draft about \d+ s", text), text
 
 
@@ -184,19 +188,19 @@ def test_preview_engine_newest_job_wins_and_close_reaps(engine_cfg, content_png,
         t = time.time()
         assert engine.read_events() == ([], False) and time.time() - t < 0.5   # never blocks
         style = str(shared_images / "starry_night.jpg")
-        slow = nc.preview_job(str(content_png), style, str(tmp_path / "slow.png"), (96, 72))
+        slow = nst_jobs.preview_job(str(content_png), style, str(tmp_path / "slow.png"), (96, 72))
         slow.iterations = 500
         first = engine.submit(slow)
         _pump(engine, lambda e: e["event"] == "progress")
-        second = engine.submit(nc.preview_job(str(content_png), style, str(tmp_path / "p.png"), (96, 72),
-                                              strength=0.8))
+        second = engine.submit(nst_jobs.preview_job(str(content_png), style, str(tmp_path / "p.png"), (96, 72),
+                                                    strength=0.8))
         assert second == first + 1
         events = _pump(engine, lambda e: e["event"] in ("done", "error"))
         assert {e["id"] for e in events} == {second}
         assert events[-1]["event"] == "done", events[-1]
         # a 96 px layer is one scale (under twice the preview's coarsest side): a snapshot every
         # PREVIEW_SNAPSHOT_EVERY steps, none at the last (the result itself)
-        every, steps = nc.PREVIEW_SNAPSHOT_EVERY, nc.PREVIEW_ITERATIONS
+        every, steps = nst_jobs.PREVIEW_SNAPSHOT_EVERY, nst_jobs.PREVIEW_ITERATIONS
         assert [e["step"] for e in events if e["event"] == "snapshot"] == list(range(every, steps, every))
         assert not (tmp_path / "slow.png").exists()
     finally:

@@ -1,0 +1,208 @@
+"""Texts for the user about time: GIMP's progress bar from the engine's events, and the dialog's
+estimates per preset (the engine's calibration for this computer, else typical times).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from typing import Optional, Tuple
+
+from nst_jobs import PRESETS, result_size
+
+
+# Shown under the preset in the dialog when the engine has not calibrated on this computer yet.
+# Today's presets (nst_jobs.PRESETS): draft is a quick look at up to 1024 px, balanced and best
+# compute the layer at its own size. The times follow from the per-step times measured with VGG19
+# on a 2-core AMD EPYC (README "Full-size results": 1.2 s at 256 px, 3.2 s at 512 px, 15.8 s at
+# 1024 px) and the engine's schedules at 1024 px (draft 12/12/2, balanced 30/30/6, best 90/90/20
+# steps at 256/512/1024 px): 84 s, 227 s and 712 s.
+PRESET_TIMES_TEXT = ("Typical times on a 2-core CPU for a 1024 x 768 photo: draft (at most 1024 px)\n"
+                     "about 1.5 min, balanced about 4 min, best about 12 min (the layer at its own\n"
+                     "size: a larger layer takes longer; a GPU is much faster).\n"
+                     "Cancel in the progress bar stops the engine; the image stays as it was.")
+# The engine's calibration cache (nst_engine/numerics.py writes it; same folder rule, checked by
+# tests/plugin/test_nst_client.py): its per-machine time estimates replace the typical times above.
+CALIBRATION_ENV = "NST_CACHE_DIR"
+CALIBRATION_FILE = "calibration.json"
+PROGRESS_TITLES = {"stylize": "Neural style transfer", "visualize": "Visualize network units"}
+
+
+def calibration_file(environ: Optional[dict] = None) -> str:
+    """Where the engine caches its calibration (the rule of nst_engine.numerics.cache_dir)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(CALIBRATION_ENV):
+        base = environ[CALIBRATION_ENV]
+    else:
+        if os.name == "nt" and environ.get("LOCALAPPDATA"):
+            root = environ["LOCALAPPDATA"]
+        elif sys.platform == "darwin":
+            root = os.path.join(os.path.expanduser("~"), "Library", "Caches")
+        else:
+            root = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        base = os.path.join(root, "gimp-neural-style")
+    return os.path.join(base, CALIBRATION_FILE)
+
+
+def _about(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(5, int(5 * round(seconds / 5)))} s"
+    if seconds < 3600:
+        return f"{int(round(seconds / 60))} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def preset_times_text(model: Optional[str] = None, device: Optional[str] = None,
+                      environ: Optional[dict] = None, layer_size: Optional[Tuple[int, int]] = None) -> str:
+    """The dialog's times: the engine's estimates for this computer when it has calibrated here
+    (``doctor``, the installer's self-check or the first run do), for ``layer_size`` (w, h) at
+    each preset's size (else for a 1024 x 768 photo), or else the typical times."""
+    try:
+        with open(calibration_file(environ), "r", encoding="utf-8") as f:
+            entries = json.load(f)["entries"].values()
+        mine = [e for e in entries if e.get("model") == (model or "vgg19") and e.get("estimates")
+                and device in (None, "auto", e.get("device"))]
+        newest = max(mine, key=lambda e: str(e.get("measured_at", "")))
+        w, h = layer_size or (1024, 768)
+        limit = int(newest.get("size_limit") or max(w, h))
+        times = []
+        for name, (quality, _cap) in PRESETS.items():
+            longest = min(result_size(w, h, 0, name), limit)
+            seconds = estimate_seconds(newest["estimates"][quality], w, h, longest)
+            at = f" at {longest} px" if longest < max(w, h) else ""
+            times.append(f"{name} about {_about(seconds)}{at}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ZeroDivisionError):
+        return PRESET_TIMES_TEXT
+    what = f"this {w} x {h} layer" if layer_size else "a 1024 x 768 photo"
+    text = (f"Estimated for this computer (measured {str(newest.get('measured_at', ''))[:10]}), {what}:\n"
+            f"{', '.join(times)} (plus a few s to start).\n")
+    if layer_size and max(w, h) > limit:
+        text += (f"The layer is larger than {limit} px: it is computed at {limit} px (or the largest size "
+                 "that fits in memory) and scaled up.\n")
+    return text + PRESET_TIMES_TEXT.splitlines()[-1]
+
+
+def estimate_seconds(table: dict, width: int, height: int, longest: int) -> float:
+    """Seconds for a ``width`` x ``height`` layer computed at ``longest`` px, from the engine's
+    table {longest side of a 4:3 picture: seconds}: power-law interpolation between the two
+    nearest sides (time grows a little faster than the pixels), scaled by the aspect ratio."""
+    sides = sorted((int(k), float(v)) for k, v in table.items())
+    lo = max([p for p in sides if p[0] <= longest] or sides[:1])
+    hi = min([p for p in sides if p[0] >= longest] or sides[-1:])
+    if hi[0] == lo[0]:
+        power = 2.0
+        if len(sides) > 1:  # outside the table: the slope of its nearest end
+            a, b = (sides[0], sides[1]) if longest < sides[0][0] else (sides[-2], sides[-1])
+            power = math.log(b[1] / a[1]) / math.log(b[0] / a[0])
+        seconds = lo[1] * (longest / lo[0]) ** power
+    else:
+        power = math.log(hi[1] / lo[1]) / math.log(hi[0] / lo[0])
+        seconds = lo[1] * (longest / lo[0]) ** power
+    scale = longest / max(width, height)
+    return seconds * (width * scale) * (height * scale) / (longest * longest * 3 / 4)
+
+
+def format_duration(seconds) -> str:
+    """61 -> '1:01', 3725 -> '1:02:05'."""
+    s = max(0, int(round(float(seconds))))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_text(ev: dict) -> str:
+    """Text for GIMP's progress bar from an event of any engine command.
+
+    The events say which command they belong to (``command`` in ``start``/``done`` of
+    ``visualize``, ``stage`` in its progress events); stylize's events have neither."""
+    kind = ev.get("event")
+    if ev.get("command") == "visualize" or (kind == "progress" and "stage" in ev):
+        return _visualize_progress_text(ev)
+    if kind == "start":
+        steps = ev.get("total_steps")
+        dev = ev.get("device")
+        bits = ["Neural style transfer: starting"]
+        extra = []
+        if steps:
+            extra.append(f"{steps} steps")
+        if dev:
+            extra.append(f"on {dev}")
+        text = bits[0] + (f" ({', '.join(extra)})" if extra else "")
+        note = ev.get("note")
+        return f"{text}; {note}" if isinstance(note, str) and note else text
+    if kind == "progress":
+        parts = []
+        try:
+            parts.append(f"Scale {int(ev['scale']) + 1}/{int(ev['scales'])}")
+        except (KeyError, TypeError, ValueError):
+            pass
+        try:
+            parts.append(f"step {int(ev['step'])}/{int(ev['steps'])}")
+        except (KeyError, TypeError, ValueError):
+            pass
+        tile = ev.get("tile")
+        if isinstance(tile, list) and len(tile) == 2:
+            parts.append(f"tile {tile[0]}/{tile[1]}")  # a full-size step takes minutes: show it moving
+        eta = _eta_text(ev)
+        if eta:
+            parts.append(eta)
+        return ", ".join(parts) if parts else "Neural style transfer"
+    if kind == "done":
+        return "Neural style transfer: done"
+    return "Neural style transfer"
+
+
+def _eta_text(ev: dict) -> Optional[str]:
+    eta = ev.get("eta_s")
+    if isinstance(eta, (int, float)) and eta == eta and eta >= 0:
+        return f"{format_duration(eta)} left"
+    return None
+
+
+def _visualize_progress_text(ev: dict) -> str:
+    title = PROGRESS_TITLES["visualize"]
+    kind = ev.get("event")
+    if kind == "start":
+        extra = []
+        if isinstance(ev.get("images"), int):
+            n = ev["images"]
+            extra.append(f"{n} image{'s' if n != 1 else ''}")
+        skipped = ev.get("skipped")
+        if isinstance(skipped, list) and skipped:
+            extra.append(f"{len(skipped)} skipped")
+        where = " on ".join(str(x) for x in (ev.get("backend"), ev.get("device")) if x)
+        if where:
+            extra.append(where)
+        return f"{title}: starting" + (f" ({', '.join(extra)})" if extra else "")
+    if kind == "done":
+        return f"{title}: done"
+    if kind != "progress":
+        return title
+    stage = ev.get("stage")
+    try:
+        count = f"{int(ev['step'])}/{int(ev['steps'])}"
+    except (KeyError, TypeError, ValueError):
+        count = ""
+    if stage == "scan":
+        text = f"Scanning image {count}".rstrip()
+        if isinstance(ev.get("image"), str) and ev["image"]:
+            text += f" ({os.path.basename(ev['image'])})"
+    elif stage == "gradients":
+        text = f"Gradients {count}".rstrip()
+    elif stage == "render":
+        text = "Drawing the picture"
+    else:
+        label = ev.get("label")
+        text = str(label) if isinstance(label, str) and label else title
+    eta = _eta_text(ev)
+    return f"{text}, {eta}" if eta and stage != "render" else text
+
+
+def progress_fraction(ev: dict) -> Optional[float]:
+    if ev.get("event") == "done":
+        return 1.0
+    f = ev.get("fraction")
+    if isinstance(f, (int, float)) and f == f:
+        return min(1.0, max(0.0, float(f)))
+    return None
