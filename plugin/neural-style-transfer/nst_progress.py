@@ -114,8 +114,8 @@ def format_duration(seconds) -> str:
 def progress_text(ev: dict) -> str:
     """Text for GIMP's progress bar from an event of any engine command.
 
-    The events say which command they belong to (``command`` in ``start``/``done`` of
-    ``visualize``, ``stage`` in its progress events); stylize's events have neither."""
+    The events say which command they belong to (``command``; older engines put it only on
+    visualize's ``start``/``done``, and ``stage`` on its progress events)."""
     kind = ev.get("event")
     if ev.get("command") == "visualize" or (kind == "progress" and "stage" in ev):
         return _visualize_progress_text(ev)
@@ -138,7 +138,9 @@ def progress_text(ev: dict) -> str:
         except (KeyError, TypeError, ValueError):
             pass
         try:
-            parts.append(f"step {int(ev['step'])}/{int(ev['steps'])}")
+            step = int(ev['step'])
+            # step 0: a tiled scale computing its targets before its first step (the engine's "setup")
+            parts.append(f"step {step}/{int(ev['steps'])}" if step else "preparing")
         except (KeyError, TypeError, ValueError):
             pass
         tile = ev.get("tile")
