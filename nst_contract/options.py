@@ -17,6 +17,14 @@ from typing import Optional, Tuple
 # The smallest side the engine works at: VGG pools 4 times before relu5_1, smaller images
 # leave no feature map. The plug-in's smallest result side is this too.
 MIN_SIDE = 32
+
+
+def fit_longest(width: int, height: int, longest: int) -> Tuple[int, int]:
+    """(w, h) scaled so the longest side is ``longest``, keeping the aspect ratio: the size rule
+    of every result, so the plug-in can tell before starting the engine whether a layer works."""
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
 # The result is the content's own size up to this longest side (above it, the largest size
 # that fits, said in the start event).
 DEFAULT_MAX_SIZE = 4096

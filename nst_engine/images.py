@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nst_contract.options import MIN_SIDE  # noqa: F401 - the smallest side, shared with the plug-in
+from nst_contract.options import MIN_SIDE, fit_longest  # noqa: F401 - the size rule, shared with the plug-in
 
 from . import devices, memory
 from .errors import EngineError, bad_input
@@ -117,12 +117,6 @@ def split(img: Image.Image) -> SplitImage:
 def _palette_is_gray(img: Image.Image) -> bool:
     pal = np.asarray(img.convert("RGB"))
     return bool((pal[..., 0] == pal[..., 1]).all() and (pal[..., 1] == pal[..., 2]).all())
-
-
-def fit_longest(width: int, height: int, longest: int) -> tuple[int, int]:
-    """(w, h) scaled so the longest side is ``longest``, keeping the aspect ratio."""
-    scale = longest / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from nst_config import Config
 from nst_contract import options, process
+from nst_contract.options import fit_longest  # noqa: F401 (the engine's size rule)
 from nst_contract.requests import StylizeRequest, VisualizeRequest, to_argv
 from nst_errors import NstError
 
@@ -66,12 +67,6 @@ def result_size(layer_w: int, layer_h: int, size: int, preset: str) -> int:
     target = cap if size <= 0 else int(size)
     smallest = math.ceil(options.MIN_SIDE * longest / max(shortest, 1))
     return min(longest, max(target, smallest))
-
-
-def fit_longest(width: int, height: int, longest: int) -> Tuple[int, int]:
-    """(w, h) scaled so the longest side is ``longest`` (the engine's rule, images.fit_longest)."""
-    scale = longest / max(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def check_layer_size(width: int, height: int, longest: int) -> None:
