@@ -18,16 +18,16 @@ from dataclasses import dataclass
 
 import torch
 
-from . import color, devices, images, memory, numerics, quick_start, tiles
-from .cancel import check
-from .errors import EngineError, bad_input
-from .images import MIN_SIDE
-from .losses import carry_mask, gram, relative_sq_error, tv_loss
-from .request import (COARSE_SHARE, DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, DETAIL_SIDE, FINE_ITERATIONS,
+from .. import color, devices, images, memory, numerics, quick_start, tiles
+from ..cancel import check
+from ..errors import EngineError, bad_input
+from ..images import MIN_SIDE
+from ..losses import carry_mask, gram, relative_sq_error, tv_loss
+from ..request import (COARSE_SHARE, DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, DETAIL_SIDE, FINE_ITERATIONS,
                       MIN_TILE_SIZE, QUALITY_ITERATIONS, SINGLE_SCALE_ITERATIONS, TILE_SIZE, Progress, Region, Started, StylizeRequest, StylizeResult,
                       strength_to_style_weight)
-from .vgg import MODELS, available_layers
-from .weights import describe, load_features
+from ..vgg import MODELS, available_layers
+from ..weights import describe, load_features
 
 LBFGS_HISTORY = 50
 # At scales above DETAIL_SIDE (few steps each) a scale ends with the lowest-objective image it
