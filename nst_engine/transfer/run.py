@@ -152,7 +152,7 @@ class _Run:
         terms = value(x)
         if terms["total"] > best.total:  # the last updates overshot: keep the best
             x = _composite(best.image, content, union).clamp(0, 1)
-            # bounded: ``at`` was already in [0, 1], so its terms are those of ``x``
+            # bounded: the best image (where a step started) was already in [0, 1], so its terms are those of ``x``
             terms = best.terms if req.bounded else value(x)
         return x, terms
 
