@@ -16,18 +16,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest, transfer  # noqa: E402
+from nst_engine import StylizeRequest  # noqa: E402
 from speed import SHARED, time_to_reach, timed_run  # noqa: E402
 
 
 def run(req: StylizeRequest, schedule: list[int]):
-    """speed.timed_run with the engine's schedule replaced by ``schedule`` (finest = the result size)."""
-    original = transfer._schedule
-    transfer._schedule = lambda _req, size: (transfer.pyramid_scales(size, len(schedule)), list(schedule))
-    try:
-        return timed_run(req)
-    finally:
-        transfer._schedule = original
+    """speed.timed_run with the engine's schedule replaced by ``schedule`` (finest = the result size):
+    stylize's ``scale_iterations``, which only callers in-process can give (not a command-line option)."""
+    return timed_run(req, scale_iterations=schedule)
 
 
 def main():

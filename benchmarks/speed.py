@@ -45,8 +45,9 @@ HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("NST_SHARED", HERE.parent.parent / "shared"))
 
 
-def timed_run(req: StylizeRequest):
-    """Run stylize, recording (seconds since start, scale, total loss) per step."""
+def timed_run(req: StylizeRequest, scale_iterations=None):
+    """Run stylize, recording (seconds since start, scale, total loss) per step.
+    ``scale_iterations``: stylize's own (iterations per scale instead of the quality's schedule)."""
     trace = []
     t0 = time.perf_counter()
 
@@ -54,7 +55,7 @@ def timed_run(req: StylizeRequest):
         if hasattr(event, "loss"):
             trace.append((time.perf_counter() - t0, event.scale, event.scales, event.loss["total"]))
 
-    result = stylize(req, on_progress)
+    result = stylize(req, on_progress, scale_iterations=scale_iterations)
     return time.perf_counter() - t0, result.loss["total"], trace
 
 

@@ -300,7 +300,7 @@ def estimates(entry: dict) -> dict:
     """Predicted seconds of a run, per quality and longest side (4:3), from the measured pass.
 
     A step costs one forward+backward, proportional to the pixels; the schedule is the
-    engine's own (``transfer.schedule_for``). The plug-in shows these in its dialog.
+    engine's own (``transfer._schedule``). The plug-in shows these in its dialog.
     """
     from .request import QUALITY_ITERATIONS, TILE_SIZE, StylizeRequest
     from .transfer import _schedule, _step_cost

@@ -84,32 +84,38 @@ class _JobToken(CancelToken):
         super().check()
 
 
-class Server:
-    """The job slot shared by the stdin reader (a thread) and the job runner (the main thread)."""
+class _Events:
+    """The process's one event stream, written by the stdin reader (refusals, cancellations
+    of waiting jobs) and by the runner (everything else): one whole line at a time."""
 
-    def __init__(self, reporter, common: dict, stop: CancelToken):
-        """``common``: the serve command's settings every job inherits ({"model": "vgg16", ...})."""
-        self.reporter, self.stop = reporter, stop
-        self.common = dict(common)
-        self.common_argv = [a for name, value in self.common.items() for a in (f"--{name}", str(value))]
-        self.reuse = None  # transfer.Reuse, made with the first job (importing torch takes a while)
-        self.cond = threading.Condition()
-        self.pending: Job | None = None
-        self.running: tuple | None = None  # (job id, token)
-        self.eof = False
-        self._emit_lock = threading.Lock()
+    def __init__(self, reporter):
+        self.reporter = reporter
+        self._lock = threading.Lock()
 
     def emit(self, event: dict) -> None:
         head = {k: event[k] for k in ("event", "id") if k in event}  # "event" first, then the job's "id"
         event = {**head, **event}
-        with self._emit_lock:
+        with self._lock:
             self.reporter.emit(event)
 
-    def _error(self, job_id, code: str, message: str) -> None:
+    def error(self, job_id, code: str, message: str) -> None:
         self.emit({**Error(code, message).to_event(), "id": job_id})
 
-    def _cancelled(self, job_id, why: str) -> None:
-        self._error(job_id, "cancelled", f"{why}; nothing was written")
+    def cancelled(self, job_id, why: str) -> None:
+        self.error(job_id, "cancelled", f"{why}; nothing was written")
+
+
+class _Slot:
+    """The job waiting and the job running, shared by the stdin reader (a thread) and the
+    runner (the main thread). One job runs at a time: a newer job cancels the running one
+    and replaces one still waiting; a cancel line names either."""
+
+    def __init__(self, events: _Events, stop: CancelToken):
+        self.events, self.stop = events, stop
+        self.cond = threading.Condition()
+        self.pending: Job | None = None
+        self.running: tuple | None = None  # (job id, token)
+        self.eof = False
 
     # --------------------------------------------------------------- reader side
     def offer(self, line: bytes) -> None:
@@ -119,65 +125,100 @@ class Server:
         try:
             msg = parse_line(line)
         except EngineError as exc:
-            self._error(_id_of(line), exc.code, exc.message)
+            self.events.error(_id_of(line), exc.code, exc.message)
             return
         with self.cond:
             if isinstance(msg, Job):
-                if self.pending is not None:
-                    self._cancelled(self.pending.id, f"replaced by job {msg.id!r}")
-                self.pending = msg
-                if self.running is not None:
-                    self.running[1].cancel(f"replaced by job {msg.id!r}")
+                self._queue(msg)
             else:
-                target = msg[1]
-                if self.pending is not None and self.pending.id == target:
-                    self._cancelled(target, "cancelled")
-                    self.pending = None
-                if self.running is not None and self.running[0] == target:
-                    self.running[1].cancel("cancelled")
+                self._cancel(msg[1])
             self.cond.notify_all()
+
+    def _queue(self, job: Job) -> None:
+        if self.pending is not None:
+            self.events.cancelled(self.pending.id, f"replaced by job {job.id!r}")
+        self.pending = job
+        if self.running is not None:
+            self.running[1].cancel(f"replaced by job {job.id!r}")
+
+    def _cancel(self, target) -> None:
+        if self.pending is not None and self.pending.id == target:
+            self.events.cancelled(target, "cancelled")
+            self.pending = None
+        if self.running is not None and self.running[0] == target:
+            self.running[1].cancel("cancelled")
 
     def close_input(self) -> None:
         """stdin reached EOF (the parent is done or gone): stop the running job, drop the waiting one."""
         with self.cond:
             self.eof = True
             if self.pending is not None:
-                self._cancelled(self.pending.id, "standard input closed")
+                self.events.cancelled(self.pending.id, "standard input closed")
                 self.pending = None
             if self.running is not None:
                 self.running[1].cancel("standard input closed")
             self.cond.notify_all()
 
-    def read(self, fd: int) -> None:
-        # os.read, not sys.stdin: see cancel.install (a daemon thread blocked in the buffered
-        # reader makes interpreter shutdown abort).
-        buf = b""
-        try:
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    self.offer(line)
-        except OSError:
-            pass
-        if buf.strip():
-            self.offer(buf)
-        self.close_input()
-
     # --------------------------------------------------------------- runner side
+    def take(self) -> tuple | None:
+        """Wait for the next job: (job, its cancel token), or None when input has ended (or a signal came)."""
+        with self.cond:
+            while self.pending is None and not self.eof and not self.stop.cancelled:
+                self.cond.wait(0.2)
+            if self.pending is None:
+                return None
+            job, self.pending = self.pending, None
+            self.running = (job.id, _JobToken(self.stop))
+            return job, self.running[1]
+
+    def finished(self) -> None:
+        with self.cond:
+            self.running = None
+
+
+def _read(fd: int, slot: _Slot) -> None:
+    """The stdin reader (a thread): every line to ``slot``, then EOF."""
+    # os.read, not sys.stdin: see cancel.install (a daemon thread blocked in the buffered
+    # reader makes interpreter shutdown abort).
+    buf = b""
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                slot.offer(line)
+    except OSError:
+        pass
+    if buf.strip():
+        slot.offer(buf)
+    slot.close_input()
+
+
+class Server:
+    """serve's runner: warm up, then run the jobs the stdin reader leaves in the slot, one at a time."""
+
+    def __init__(self, reporter, common: dict, stop: CancelToken):
+        """``common``: the serve command's settings every job inherits ({"model": "vgg16", ...})."""
+        self.events = _Events(reporter)
+        self.slot = _Slot(self.events, stop)
+        self.stop = stop
+        self.common = dict(common)
+        self.common_argv = [a for name, value in self.common.items() for a in (f"--{name}", str(value))]
+        self.reuse = None  # transfer.Reuse, made with the first job (importing torch takes a while)
+
     def run(self, fd: int) -> None:
         """Serve jobs read from ``fd`` until it reaches EOF (or SIGINT/SIGTERM)."""
-        threading.Thread(target=self.read, args=(fd,), name="serve-stdin", daemon=True).start()
-        self.emit(Ready(os.getpid()).to_event())
+        threading.Thread(target=_read, args=(fd, self.slot), name="serve-stdin", daemon=True).start()
+        self.events.emit(Ready(os.getpid()).to_event())
         self.warm_up()
         while True:
-            job = self.next_job()
-            if job is None:
+            taken = self.slot.take()
+            if taken is None:
                 return
-            self.run_job(job)
+            self.run_job(*taken)
 
     def warm_up(self) -> None:
         """Before the first job: import torch and load the network (with its numerics) that a
@@ -190,39 +231,27 @@ class Server:
 
             devices.set_threads(req.threads)  # as stylize() does: numerics are measured with them
             self.reuse = self.reuse or Reuse()
-            if not (self.eof or self.stop.cancelled):
+            if not (self.slot.eof or self.stop.cancelled):
                 self.reuse.network(req, devices.pick(req.device))
         except Exception as exc:  # noqa: BLE001 - the job that needs it says what went wrong
             print(f"serve: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
 
-    def next_job(self) -> Job | None:
-        with self.cond:
-            while self.pending is None and not self.eof and not self.stop.cancelled:
-                self.cond.wait(0.2)
-            if self.pending is None:
-                return None
-            job, self.pending = self.pending, None
-            self.running = (job.id, _JobToken(self.stop))
-            return job
-
-    def run_job(self, job: Job) -> None:
-        token = self.running[1]
+    def run_job(self, job: Job, token) -> None:
+        """One job, start to end; whatever goes wrong becomes its ``error`` event, and serving goes on."""
         try:
-            self._stylize(job, token, {"id": job.id})
+            self._stylize(job, token)
         except EngineError as exc:
-            self._error(job.id, exc.code, exc.message)
+            self.events.error(job.id, exc.code, exc.message)
         except MemoryError:
-            self._error(job.id, "out_of_memory", "ran out of memory; use a smaller --size")
+            self.events.error(job.id, "out_of_memory", "ran out of memory; use a smaller --size")
         except Exception as exc:  # a bug in one job: report it, keep serving
             traceback.print_exc()
             code = "out_of_memory" if type(exc).__name__ == "OutOfMemoryError" else "internal"
-            self._error(job.id, code, f"{type(exc).__name__}: {exc}")
+            self.events.error(job.id, code, f"{type(exc).__name__}: {exc}")
         finally:
-            with self.cond:
-                self.running = None
+            self.slot.finished()
 
-    def _stylize(self, job: Job, token, tag: dict) -> None:
-        from .images import save_atomic
+    def _stylize(self, job: Job, token) -> None:
         from .transfer import Reuse, stylize
 
         self.reuse = self.reuse or Reuse()
@@ -230,20 +259,28 @@ class Server:
             req = from_argv("stylize", [*self.common_argv, *job.args])
         except SystemExit:  # --help / --version in a job: argparse printed and wants to exit
             raise bad_input(f"job {job.id!r}: help and version options are not jobs")
-        snapshots = None
-        if job.snapshot_every:
-            out = Path(req.output)
-            path = out.with_name(out.stem + SNAPSHOT_SUFFIX)
+        tag = {"id": job.id}
+        result = stylize(req, lambda ev: self.events.emit({**tag, **ev.to_event()}), token, self.reuse,
+                         self._snapshots(job, req))
+        self.events.emit({**tag, **result.to_event(), "style_stats": {"reused": self.reuse.hits,
+                                                                      "computed": self.reuse.misses}})
 
-            def snap(progress, image):
-                save_atomic(image, path)
-                self.emit({**Snapshot(str(path), progress.scale, progress.step, progress.steps,
-                                      progress.fraction).to_event(), **tag})
+    def _snapshots(self, job: Job, req):
+        """stylize's ``snapshots`` for a job that asked for them: the picture so far, written next
+        to its output (``SNAPSHOT_SUFFIX``) and announced by a ``snapshot`` event; else None."""
+        if not job.snapshot_every:
+            return None
+        from .images import save_atomic
 
-            snapshots = (job.snapshot_every, snap)
-        result = stylize(req, lambda ev: self.emit({**tag, **ev.to_event()}), token, self.reuse, snapshots)
-        self.emit({**tag, **result.to_event(), "style_stats": {"reused": self.reuse.hits,
-                                                               "computed": self.reuse.misses}})
+        out = Path(req.output)
+        path = out.with_name(out.stem + SNAPSHOT_SUFFIX)
+
+        def snap(progress, image):
+            save_atomic(image, path)
+            self.events.emit({**Snapshot(str(path), progress.scale, progress.step, progress.steps,
+                                         progress.fraction).to_event(), "id": job.id})
+
+        return job.snapshot_every, snap
 
 
 def run(args, reporter, stop) -> int:

@@ -185,18 +185,32 @@ class TiledObjective:
         return self._evaluate(image.detach(), with_grad=True)
 
     def _evaluate(self, image, with_grad: bool) -> tuple:
-        n = len(self.tiles)
         grams, content = self._pass_one(image, 2 if with_grad else 1)
+        style, d_grams = self._style_term(grams)
+        grad = self._pass_two(image, d_grams) if with_grad else None
+        tv = self._tv_term(image, grad)
+        total = self.req.content_weight * content + self.style_weight * style + self.req.tv_weight * tv
+        terms = {"content": content, "style": style, "tv": tv, "total": total}
+        return torch.tensor(total), terms, grad
+
+    def _style_term(self, grams) -> tuple:
+        """(the style term of the whole image's ``grams``, per region {layer: ∂J/∂Gram}: what
+        pass 2 pulls back through each tile)."""
         style, d_grams = 0.0, []
         for (targets, weight), g, norms in zip(self.targets, grams, self.norms):
-            d = {}  # ∂J/∂Gram: what pass 2 pulls back through each tile
+            d = {}
             for layer, share in zip(self.req.style_layers, self.layer_weights):
                 diff = g[layer] - targets[layer]
                 style += weight * share * float(diff.pow(2).sum()) / norms[layer]
                 d[layer] = 2 * self.style_weight * weight * share * diff / norms[layer]
             d_grams.append(d)
-        grad = torch.zeros_like(image) if with_grad else None
-        for i, t in enumerate(self.tiles if with_grad else ()):  # pass 2: each tile's gradient
+        return style, d_grams
+
+    def _pass_two(self, image, d_grams) -> torch.Tensor:
+        """∂(content and style terms)/∂image, tile by tile: each tile's Grams weighted by ``d_grams``."""
+        n = len(self.tiles)
+        grad = torch.zeros_like(image)
+        for i, t in enumerate(self.tiles):
             check(self.cancel)
             x = crop(image, t.crop).clone().requires_grad_(True)
             feats = self.net(x, self.layers)
@@ -207,17 +221,19 @@ class TiledObjective:
             surrogate.backward()
             crop(grad, t.crop).add_(x.grad)
             self._tile_done(n + i + 1, 2 * n)
-        tv = 0.0
-        if self.req.tv_weight:
-            y = image.clone().requires_grad_(with_grad)
-            term = tv_loss(y)
-            if with_grad:
-                (self.req.tv_weight * term).backward()
-                grad += y.grad
-            tv = float(term.detach())
-        total = self.req.content_weight * content + self.style_weight * style + self.req.tv_weight * tv
-        terms = {"content": content, "style": style, "tv": tv, "total": total}
-        return torch.tensor(total), terms, grad
+        return grad
+
+    def _tv_term(self, image, grad) -> float:
+        """The total-variation term of the whole image (cheap: no tiles); its gradient added
+        to ``grad`` when there is one."""
+        if not self.req.tv_weight:
+            return 0.0
+        y = image.clone().requires_grad_(grad is not None)
+        term = tv_loss(y)
+        if grad is not None:
+            (self.req.tv_weight * term).backward()
+            grad += y.grad
+        return float(term.detach())
 
 
 def _cells(a: int, b: int, length: int, stride: int) -> int:

@@ -2,13 +2,13 @@
 import pytest
 
 from engine_helpers import smooth_image, noise_image, tiny_vgg
-from nst_engine import transfer as stylize_mod
+from nst_engine.transfer import reuse  # where stylize() loads the network
 
 
 @pytest.fixture
 def tiny_network(monkeypatch):
     """Make stylize() use the tiny network (engine_helpers.tiny_vgg()) instead of loading pretrained weights."""
-    monkeypatch.setattr(stylize_mod, "load_features", lambda model, weights, pooling: (tiny_vgg(), "tiny-random"))
+    monkeypatch.setattr(reuse, "load_features", lambda model, weights, pooling: (tiny_vgg(), "tiny-random"))
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ import torch
 from PIL import Image
 from engine_helpers import smooth_image, noise_image, tiny_vgg
 from nst_engine import transfer
+from nst_engine.transfer import reuse
 from nst_engine.request import StylizeRequest
 
-transfer.load_features = lambda model, weights, pooling: (tiny_vgg(), "tiny-random")
+reuse.load_features = lambda model, weights, pooling: (tiny_vgg(), "tiny-random")
 smooth_image(64, 48).save(sys.argv[1] + "/c.png")
 noise_image(48, 48).save(sys.argv[1] + "/s.png")
 torch.save({}, sys.argv[1] + "/w.pt")  # named only (the start event describes it); the tiny net runs

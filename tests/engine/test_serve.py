@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine_helpers import noise_image
 from nst_engine import StylizeRequest, cli, stylize
-from nst_engine import transfer as stylize_mod
+from nst_engine.transfer import reuse as reuse_mod  # Reuse, and where the network is loaded
 from nst_engine.cancel import CancelToken
 from nst_engine.serve import SNAPSHOT_SUFFIX, Job, Server, parse_line
 
@@ -82,7 +82,7 @@ def loads(monkeypatch):
         count.append(model)
         return tiny_vgg(), "tiny-random"
 
-    monkeypatch.setattr(stylize_mod, "load_features", load)
+    monkeypatch.setattr(reuse_mod, "load_features", load)
     return count
 
 
@@ -128,7 +128,7 @@ def test_reused_statistics_give_the_same_picture(tiny_network, images, tmp_path)
     rec, _ = serve([job_line("a", content, style, tmp_path / "a.png", "--iterations", "3")], close_after("a"))
     alone = stylize(StylizeRequest(content=str(content), styles=[str(style)], iterations=3))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(alone.image))
-    reuse = stylize_mod.Reuse()
+    reuse = reuse_mod.Reuse()
     for _ in range(2):
         again = stylize(StylizeRequest(content=str(content), styles=[str(style)], iterations=3), reuse=reuse)
         assert np.array_equal(np.asarray(again.image), np.asarray(alone.image))

@@ -145,6 +145,22 @@ def test_pyramid_schedule():
         [(128, 96), (256, 192)], [5, 8])
 
 
+
+def test_a_callers_own_schedule_replaces_the_qualitys(tiny_network, images):
+    """stylize(scale_iterations=...): the per-scale iterations benchmarks/schedules.py compares,
+    one scale per entry (each half the next, the last at the result's size); checked like the rest."""
+    content, style = images
+    req = StylizeRequest(content=str(content), styles=[str(style)])  # 80x64
+    assert stylize_mod._schedule(req, (80, 64), [3, 2]) == ([(40, 32), (80, 64)], [3, 2])
+    events = []
+    stylize(req, events.append, scale_iterations=[3, 2])
+    assert (events[0].scales, events[0].steps) == ([(40, 32), (80, 64)], [3, 2])
+    assert [(e.scale, e.step) for e in events[1:]] == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2)]
+    for bad in ([], [2, 0], "3,2"):
+        with pytest.raises(EngineError) as err:
+            stylize(req, scale_iterations=bad)
+        assert err.value.code == "bad_input" and "scale_iterations" in err.value.message
+
 def test_progress_events_cover_the_job(tiny_network, images, tmp_path):
     content, style = images
     events = []

@@ -253,12 +253,12 @@ class _Kicked:
 
 
 def _kicked_run(big, tmp_path, monkeypatch, kick_at, iterations):
-    from nst_engine import transfer
+    from nst_engine.transfer import optimizer
 
-    real = transfer._optimizer
+    real = optimizer.make
     _Kicked.made = 0
-    monkeypatch.setattr(transfer, "_optimizer", lambda req, x: _Kicked(real(req, x), x, kick_at))
-    monkeypatch.setattr(transfer, "DETAIL_SIDE", 64)  # the 176 px scale counts as a few-step fine scale
+    monkeypatch.setattr(optimizer, "make", lambda req, x: _Kicked(real(req, x), x, kick_at))
+    monkeypatch.setattr(optimizer, "DETAIL_SIDE", 64)  # the 176 px scale counts as a few-step fine scale
     events = []
     content, style = big
     result = stylize(StylizeRequest(content=str(content), styles=[str(style)], iterations=iterations,
