@@ -111,7 +111,8 @@ def _run(big, tmp_path, name="o.png", events=None, **kw):
     kw.setdefault("iterations", 3)
     # float32, not the measured choice: on a CPU with bf16 kernels the tiny net's timing can pick
     # bf16 (under load), and a masked tiny-net run in bf16 moves the pixels far less (0.37 vs 3.2
-    # levels in 3 steps, tiled or not): these tests are about tiles, so their numerics are fixed.
+    # levels in 3 steps, tiled or not): these tests are about tiles, so their numerics are fixed
+    # (and so are those of the untiled run a tiled one is compared with).
     kw.setdefault("precision", "fp32")
     req = StylizeRequest(content=str(content), styles=[str(style)], output=str(tmp_path / name), tile=64, **kw)
     result = stylize(req, (events.append if events is not None else None))
@@ -125,7 +126,8 @@ def test_tiled_run_reports_its_tiles_and_changes_the_whole_image(tiny_network, b
     assert out.shape == (128, 176, 3)
     src = np.asarray(Image.open(big[0])).astype(int)
     assert np.abs(out - src).mean() > 1
-    whole = np.asarray(stylize(StylizeRequest(content=str(big[0]), styles=[str(big[1])], iterations=3)).image)
+    whole = np.asarray(stylize(StylizeRequest(content=str(big[0]), styles=[str(big[1])], iterations=3,
+                                              precision="fp32")).image)  # the numerics _run uses
     assert np.abs(out - whole.astype(int)).mean() < 0.05 * np.abs(whole - src).mean()  # the same picture
     losses = [e.loss["total"] for e in events[1:] if not e.tile]
     assert losses[-1] < losses[0]
