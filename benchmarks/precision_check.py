@@ -1,12 +1,14 @@
 """bfloat16 vs float32: do runs of the same schedule end at the same objective?
 
-    python benchmarks/precision_check.py --size 128 --iterations 20 [--layout channels-last]
+    python benchmarks/precision_check.py --size 128 --iterations 20 [--layout channels-last] [--mask]
 
 For each content × style pair, runs stylize() twice with the same seed and schedule, once
 with ``--precision fp32`` and once with ``--precision bf16``, saves both results, and measures
 both saved (8-bit) images' objective in float32 with the same network. Prints the objectives,
 their relative difference (the bar is 2 %) and the mean absolute pixel difference (0..255).
 On a CPU without bf16 instructions bf16 is emulated and very slow: use a small size there.
+``--mask``: the same with a region, the content's right half (the masked objective, which the
+unmasked runs do not exercise).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nst_engine import StylizeRequest, devices, images, stylize  # noqa: E402
 from nst_engine.transfer import Objective, _style_views, network, plan  # noqa: E402
+from nst_engine.transfer.render import _tensor_mask  # noqa: E402
 from speed import HERE, SHARED  # noqa: E402
 
 PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("tubingen.jpg", "woman-with-hat-matisse.jpg")]
@@ -38,16 +41,28 @@ def float32_objective(req: StylizeRequest, image_path: Path) -> float:
     content = images.to_tensor(images.resize(p.content.rgb, (w, h))).to(device)
     styles = _style_views(req32, [[images.to_tensor(s).to(device) for s in r.styles] for r in p.regions],
                           (w, h), device)
-    objective = Objective(net, req32, p, content, styles, [None])
+    masks = [_tensor_mask(r.mask, (h, w), device) for r in p.regions]
+    objective = Objective(net, req32, p, content, styles, masks)
     with torch.no_grad():
         return objective(images.to_tensor(Image.open(image_path).convert("RGB")).to(device))[1]["total"]
 
 
+def right_half_mask(content: Path, out_dir: Path) -> str:
+    """A mask of the content's size: white (stylise) on the right half, black on the left."""
+    w, h = Image.open(content).size
+    mask = np.zeros((h, w), np.uint8)
+    mask[:, w // 2:] = 255
+    path = out_dir / f"{content.stem}-right-half.png"
+    Image.fromarray(mask, "L").save(path)
+    return str(path)
+
+
 def compare(content: Path, style: Path, out_dir: Path, args) -> dict:
     runs = {}
+    mask = right_half_mask(content, out_dir) if args.mask else None
     for precision in ("fp32", "bf16"):
-        out = out_dir / f"{content.stem}-{style.stem}-{precision}.png"
-        req = StylizeRequest(content=str(content), styles=[str(style)], output=str(out), size=args.size,
+        out = out_dir / f"{content.stem}-{style.stem}-{precision}{'-mask' if mask else ''}.png"
+        req = StylizeRequest(content=str(content), styles=[str(style)], output=str(out), size=args.size, mask=mask,
                              iterations=args.iterations, model=args.model, weights=args.weights,
                              device=args.device, precision=precision, layout=args.layout)
         t = time.perf_counter()
@@ -71,6 +86,7 @@ def main():
     ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg16_features_fixture.pt"))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(HERE / "out" / "precision"))
+    ap.add_argument("--mask", action="store_true", help="stylise only the content's right half")
     args = ap.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
