@@ -172,8 +172,7 @@ class TiledObjective:
                 for r, tile_grams in enumerate(self._tile_grams(feats, i)):
                     for layer, g in tile_grams.items():
                         grams[r][layer] = grams[r][layer] + g
-                if passes == 2:  # a step (the final value alone is not reported: its step is done)
-                    self._tile_done(i + 1, passes * len(self.tiles))
+                self._tile_done(i + 1, passes * len(self.tiles))
         return grams, content
 
     def value(self, image: torch.Tensor) -> dict:

@@ -94,6 +94,13 @@ def _step_cost(size, tile) -> float:
     return 4 / 3 * sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in (t.crop for t in crops))
 
 
+def _closing_cost(size, tile) -> float:
+    """Relative cost of a tiled scale's closing evaluation of its image (the objective it ends
+    with: one forward per tile, a quarter of a step). Untiled, it is one forward of seconds and
+    not counted."""
+    return _step_cost(size, tile) / 4 if tile else 0.0
+
+
 def _setup_cost(size, tile, style_hws) -> float:
     """Relative cost (``_step_cost``'s unit) of a scale's setup: one forward pass (≈ 1/3 of a
     forward+backward) of each style image and of the content, with halos when tiled."""

@@ -19,7 +19,7 @@ from ..errors import EngineError
 from ..request import Progress, Started, StylizeRequest, StylizeResult
 from ..weights import describe
 from . import optimizer
-from .budget import _check_memory, _setup_cost, _step_cost, _style_hws
+from .budget import _check_memory, _closing_cost, _setup_cost, _step_cost, _style_hws
 from .objective import _scale_objective, _style_views
 from .planning import Plan, plan
 from .render import _composite, _render, _tensor_mask, _union
@@ -89,8 +89,11 @@ class _Clock:
         self.costs = [s * _step_cost(size, tile) for s, size, tile in zip(plan_.steps, plan_.scales, tile_plan)]
         self.setups = [_setup_cost(size, tile, _style_hws(req, plan_, max(size)))
                        for size, tile in zip(plan_.scales, tile_plan)]
-        self.done = 0.0  # the cost of the setups and scales finished
-        self.total = float(sum(self.costs) + sum(self.setups))
+        last = len(plan_.scales) - 1
+        self.closings = [_closing_cost(size, tile) if k == last or optimizer.keeps_best(size) else 0.0
+                         for k, (size, tile) in enumerate(zip(plan_.scales, tile_plan))]
+        self.done = 0.0  # the cost of the setups, steps and closings finished
+        self.total = float(sum(self.costs) + sum(self.setups) + sum(self.closings))
 
     def progress(self, k: int, step: int, steps: int, fraction: float, terms: dict, tile=None) -> Progress:
         elapsed = time.perf_counter() - self.t0
@@ -107,6 +110,10 @@ class _Clock:
         start = self.done + (self.costs[k] * (step - 1) / steps if step else 0)
         return (start + (self.costs[k] / steps if step else self.setups[k]) * done / total) / self.total
 
+    def closing(self, k: int, done: int, total: int) -> float:
+        """The scale's closing evaluation, tiles ``done`` of ``total`` (``self.done`` has its steps)."""
+        return (self.done + self.closings[k] * done / total) / self.total
+
 
 class _Run:
     """One ``stylize()`` call's optimisation, scale by scale: the state its scales share."""
@@ -118,6 +125,7 @@ class _Run:
         self.clock = _Clock(req, plan_, tile_plan, t0)
         self.terms = {}  # of the last image evaluated
         self.step = 0  # the step under way at this scale; 0: its setup
+        self.closing = False  # the scale's closing evaluation under way
 
     def optimise(self) -> tuple:
         """(the last scale's image in [0, 1], its terms)."""
@@ -135,8 +143,11 @@ class _Run:
         union = _union(masks)
 
         def on_tile(done, total):
-            fraction = self.clock.within(k, self.step, steps, done, total)
-            self.emit(self.clock.progress(k, self.step, steps, fraction, self.terms, [done, total]))
+            if self.step > steps and not self.closing:
+                return  # a second evaluation of the same image (unbounded runs): already reported
+            fraction = (self.clock.closing(k, done, total) if self.closing
+                        else self.clock.within(k, self.step, steps, done, total))
+            self.emit(self.clock.progress(k, min(self.step, steps), steps, fraction, self.terms, [done, total]))
 
         self.step = 0
         evaluate, value = _scale_objective(self.net, req, self.plan, content,
@@ -147,14 +158,26 @@ class _Run:
         best = self._steps(k, x, content, union, evaluate)
         self.clock.done += self.clock.costs[k]
         x = _composite(x, content, union).detach().clamp(0, 1)
+        if best is None and k < len(self.plan.scales) - 1:
+            return x, None
+        terms = self._closing_value(k, value, x)
         if best is None:
-            return x, value(x) if k == len(self.plan.scales) - 1 else None
-        terms = value(x)
+            return x, terms
         if terms["total"] > best.total:  # the last updates overshot: keep the best
             x = _composite(best.image, content, union).clamp(0, 1)
             # bounded: the best image (where a step started) was already in [0, 1], so its terms are those of ``x``
             terms = best.terms if req.bounded else value(x)
         return x, terms
+
+    def _closing_value(self, k: int, value, x) -> dict:
+        """The terms the scale ends with; a tiled evaluation reports its tiles (at 4096 px it
+        takes minutes)."""
+        self.step, self.closing = self.plan.steps[k] + 1, True
+        try:
+            return value(x)
+        finally:
+            self.closing = False
+            self.clock.done += self.clock.closings[k]
 
     def _start_image(self, x, content, union) -> torch.Tensor:
         """The image this scale optimises: the content or noise (first scale), else ``x`` upsampled."""

@@ -195,9 +195,12 @@ def test_tiled_progress_moves_within_a_step_and_covers_the_job(tiny_network, big
     _run(big, tmp_path, events=events, iterations=2)
     progress = events[1:]
     setup = [e for e in progress if e.step == 0]
-    per_tile = [e for e in progress if e.tile and e.step]
     per_step = [e for e in progress if not e.tile]
+    steps_end = progress.index(per_step[-1])
+    per_tile = [e for e in progress[:steps_end] if e.tile and e.step]
+    closing = progress[steps_end + 1:]  # the objective the scale ends with, evaluated tile by tile
     assert len(per_step) == 2
+    assert [e.tile for e in closing] == [[i, 6] for i in range(1, 7)] and all(e.step == 2 for e in closing)
     assert len(per_tile) == 2 * 2 * 6  # two steps × (two passes × 6 tiles)
     assert per_tile[0].tile == [1, 12] and "tile 1/12" in per_tile[0].to_event()["label"]
     # before the steps: the style's Grams (seen at 176 px: 3 × 3 tiles) and the content's features (6 tiles)
