@@ -363,7 +363,7 @@ def case_cancel():
     img, src = photo_image()
     before = snapshot(img)
     args = dict(DEFAULTS)
-    args.update(seed=P.get("cancel_seed", 4242), iterations=P.get("cancel_iterations", 400),
+    args.update(seed=P.get("cancel_seed", 4242), iterations=P.get("cancel_iterations", 10000),
                 preset="balanced")
     info = call(img, src, style_file=os.path.join(IMAGES, "starry_night.jpg"), **args)
     unchanged(img, before, info)

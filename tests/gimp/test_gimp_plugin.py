@@ -33,7 +33,9 @@ def gimp_results(repo_dir, shared_images, fixture_weights, gimp_series):
     return harness.run_batch_session(
         repo_dir, shared_images, fixture_weights, gimp_series, CASES,
         {"iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5")),
-         "cancel_seed": CANCEL_SEED, "cancel_iterations": 200},
+         # the watcher kills the plug-in 8 s after the engine starts: the run must outlast that on
+         # any machine (200 steps at 96 px once ended first on a quiet machine: the parent was gone)
+         "cancel_seed": CANCEL_SEED, "cancel_iterations": 10000},
         cancel_match=harness.engine_run("stylize", "--seed", str(CANCEL_SEED)), keep_env="NST_KEEP_GIMP_RESULTS")
 
 
