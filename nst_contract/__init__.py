@@ -12,5 +12,6 @@ it exactly as the plug-in does.
 - ``events.py``   — the JSON-lines events as dataclasses, ``parse_event``/``typed``,
   ``EXIT_CODES`` and the one ``EngineError``;
 - ``process.py``  — the engine's environment and process: start, read events, cancel,
-  stop (``engine_env``, ``engine_argv``, ``start_engine``, ``run_engine``, ``outcome``…).
+  stop (``engine_env``, ``engine_argv``, ``start_engine``, ``run_engine``, ``outcome``…);
+- ``files.py``    — ``sha256_file``: the sha256 a weights file is known by.
 """

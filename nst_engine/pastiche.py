@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from nst_contract.files import sha256_file as file_sha256  # the record's sha256, as the installer checks it
+
 from .errors import EngineError
 from .vgg import IMAGENET_MEAN, IMAGENET_STD, architecture, layer_names
 
@@ -147,14 +149,6 @@ def _write_atomic(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def convert(source: Path, dest: Path) -> dict:

@@ -3,13 +3,14 @@ can tell of a file, torch's cache, and the default weights made by the engine's 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import subprocess
 from pathlib import Path
 from typing import Dict, Optional
+
+from nst_contract.files import sha256_file  # noqa: F401 (the contract's; the installer's steps import it from here)
 
 from .common import EXIT_OFFLINE, InstallError, REPO
 from .environments import pip_env
@@ -63,14 +64,6 @@ def weights_file_problem(path: Path) -> Optional[str]:
         return f"it is a text file (it starts with {head[:40].decode('utf-8', 'replace')!r}), not weights"
     except UnicodeDecodeError:
         return "it is not a file saved with torch.save (neither a zip archive nor a pickle)"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def expected_prefix(filename: str) -> Optional[str]:
