@@ -13,6 +13,7 @@ import importlib
 import sys
 import traceback
 
+from nst_contract.events import Error
 from nst_contract.options import PROGRESS_KINDS
 from nst_contract.requests import build_parser, request_from_args
 
@@ -55,7 +56,7 @@ def _progress_kind(argv) -> str | None:
 
 
 def _error(reporter, code: str, message: str) -> int:
-    reporter.emit({"event": "error", "code": code, "message": message})
+    reporter.emit(Error(code, message).to_event())
     return EXIT_CODES[code]
 
 
