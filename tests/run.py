@@ -131,7 +131,7 @@ def ensure_checkout_on_path(purelib: str) -> None:
 def load_harness():
     """tests/gimp/harness.py (standard library at import): the GIMP series, their roots and
     provisioning, shared with the tests."""
-    spec = importlib.util.spec_from_file_location("nst_gimp_harness", REPO / "tests" / "gimp" / "harness.py")
+    spec = importlib.util.spec_from_file_location("nst_gimp_harness", REPO / "tests" / "gimp" / "harness" / "__init__.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -35,7 +35,7 @@ import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent.parent
 PLUGIN_SRC = REPO / "plugin" / "neural-style-transfer"
 PLUGIN_NAME = "neural-style-transfer"
