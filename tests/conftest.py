@@ -74,11 +74,11 @@ def pytest_unconfigure(config):
 
 # ----------------------------------------------------------------------------- GIMP series
 
-def _harness():
+def _gimp_series_module():
     import sys
     sys.path.insert(0, str(REPO / "tests" / "gimp"))
-    import harness
-    return harness
+    from harness import series
+    return series
 
 
 def pytest_addoption(parser):
@@ -91,7 +91,7 @@ def pytest_generate_tests(metafunc):
     """Every test that uses ``gimp_series`` (directly or through a fixture) runs once per
     selected GIMP series, the series in its id: test_x[gimp3.2]."""
     if "gimp_series" in metafunc.fixturenames:
-        series = _harness().selected_series(metafunc.config.getoption("--gimp-series"))
+        series = _gimp_series_module().selected_series(metafunc.config.getoption("--gimp-series"))
         metafunc.parametrize("gimp_series", series, ids=[f"gimp{s}" for s in series],
                              scope="session")
 

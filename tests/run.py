@@ -33,6 +33,7 @@ import shlex
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,12 +130,16 @@ def ensure_checkout_on_path(purelib: str) -> None:
 
 
 def load_harness():
-    """tests/gimp/harness.py (standard library at import): the GIMP series, their roots and
-    provisioning, shared with the tests."""
-    spec = importlib.util.spec_from_file_location("nst_gimp_harness", REPO / "tests" / "gimp" / "harness" / "__init__.py")
+    """The parts of tests/gimp/harness this runner needs (standard library at import): the GIMP
+    series and their roots (``series``), provisioning (``chroot``) and a GIMP on PATH (``session``)."""
+    package = REPO / "tests" / "gimp" / "harness"
+    spec = importlib.util.spec_from_file_location("harness", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
     module = importlib.util.module_from_spec(spec)
+    sys.modules["harness"] = module
     spec.loader.exec_module(module)
-    return module
+    return types.SimpleNamespace(**{name: importlib.import_module(f"harness.{name}")
+                                    for name in ("series", "chroot", "session")})
 
 
 def gimp_series_choice(argv: list[str]) -> str | None:
@@ -149,14 +154,14 @@ def gimp_series_choice(argv: list[str]) -> str | None:
 
 def provision_root(harness, series: str) -> str | None:
     """The series' root ready (reused, or built: a few minutes); None, or why it is not there."""
-    root = harness.series_root(series)
-    if harness.root_ready(root, series):
+    root = harness.series.series_root(series)
+    if harness.series.root_ready(root, series):
         log(f"GIMP {series} root {root}: present, reused")
         return None
     log(f"provisioning the Debian root with GIMP {series} at {root} (a few minutes, once)")
     t0 = time.monotonic()
-    done = harness.provision(series, root, capture=False)
-    if done.returncode != 0 or not harness.root_ready(root, series):
+    done = harness.chroot.provision(series, root, capture=False)
+    if done.returncode != 0 or not harness.series.root_ready(root, series):
         return f"provisioning the GIMP {series} root failed (exit {done.returncode}); see the messages above"
     log(f"GIMP {series} root ready in {time.monotonic() - t0:.0f} s")
     return None
@@ -170,12 +175,12 @@ def ensure_gimp(argv: list[str]) -> None:
         return
     harness = load_harness()
     try:
-        wanted = harness.selected_series(gimp_series_choice(argv))
+        wanted = harness.series.selected_series(gimp_series_choice(argv))
     except ValueError as exc:
         sys.exit(f"[tests/run.py] {exc}")
     missing = []
     for series in wanted:
-        native = harness.native_gimp(series)
+        native = harness.session.native_gimp(series)
         if native is not None:
             log(f"{native.console} (GIMP {native.version}) is on PATH: the GIMP {series} tests use it")
         elif os.geteuid() != 0:

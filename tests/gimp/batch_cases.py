@@ -1,4 +1,4 @@
-# Executed INSIDE gimp-console-3.0 (python-fu-eval batch interpreter) by tests/gimp/harness.py:
+# Executed INSIDE gimp-console-3.0 (python-fu-eval batch interpreter) by tests/gimp/harness/batch.py:
 #   -b 'NST_PARAMS="/path/params.json"; exec(open("/path/batch_cases.py").read())'
 # Builds images, calls plug-in-neural-style-transfer non-interactively and writes what it
 # found to params["out"] (JSON). The pytest side asserts on that file: GIMP's exit status

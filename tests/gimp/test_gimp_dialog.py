@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 import harness  # beside this file (pytest puts a test's folder on sys.path)
+from harness import workspace
+from harness.display import wait_for, x_display
 
 TITLE = "Neural Style Transfer"
 VIS_TITLE = "Visualize Network Units"
@@ -22,13 +24,13 @@ VIS_TITLE = "Visualize Network Units"
 
 @pytest.fixture(scope="module")
 def dialog_results(repo_dir, shared_images, fixture_weights, gimp_series):
-    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
+    gimp, ws = workspace.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
     out = ws.work / "dialog.json"
     shot = ws.work / "dialog.xwd"
     try:
-        args = ws.batch_args(harness.HERE / "batch_interactive.py",
+        args = ws.batch_args(harness.GIMP_TESTS / "batch_dialog.py",
                              {"images": str(shared_images), "out": str(out), "iterations": 3})
-        with gimp.session(ws.binds) as sess, harness.x_display(sess, "1024x768x24") as display:
+        with gimp.session(ws.binds) as sess, x_display(sess, "1024x768x24") as display:
             gimp_proc = None
             try:
                 denv = {"DISPLAY": display}
@@ -41,7 +43,7 @@ def dialog_results(repo_dir, shared_images, fixture_weights, gimp_series):
                     return r.stdout.split()[0] if r.returncode == 0 and r.stdout.split() else None
 
                 def press(key, title=TITLE):
-                    wid = harness.wait_for(lambda: window(title), 180, f"the dialog {title!r}")
+                    wid = wait_for(lambda: window(title), 180, f"the dialog {title!r}")
                     time.sleep(1.0)          # let it finish drawing
                     if key == "Return":
                         sess.run(["xwd", "-root", "-out", str(shot)], denv, timeout=30)
@@ -50,8 +52,8 @@ def dialog_results(repo_dir, shared_images, fixture_weights, gimp_series):
                     return wid
 
                 press("Return")
-                harness.wait_for(lambda: window() is None, 60, "the dialog to close after OK")
-                harness.wait_for(lambda: out.exists() and "ok" in json.loads(out.read_text())["cases"],
+                wait_for(lambda: window() is None, 60, "the dialog to close after OK")
+                wait_for(lambda: out.exists() and "ok" in json.loads(out.read_text())["cases"],
                           300, "the OK run to finish")
                 press("Escape")   # the second dialog (X may reuse the first one's window id)
                 press("Return", VIS_TITLE)   # Visualize Network Units: OK

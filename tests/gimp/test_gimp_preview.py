@@ -20,6 +20,9 @@ import pytest
 from PIL import Image
 
 import harness  # beside this file (pytest puts a test's folder on sys.path)
+from harness import workspace
+from harness.cancel import read_cmdline
+from harness.display import wait_for, x_display
 
 TITLE = "Neural Style Transfer"
 STRENGTH = 0.3
@@ -68,7 +71,7 @@ def engine_processes():
     found = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
-            argv = harness._read_cmdline(pid)
+            argv = read_cmdline(pid)
             if "nst_engine" in argv and "serve" in argv:
                 found.append((int(pid), argv))
     return found
@@ -81,7 +84,7 @@ def trace_lines(trace: Path):
 
 @pytest.fixture(scope="module")
 def preview_run(repo_dir, shared_images, fixture_weights, gimp_series):
-    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
+    gimp, ws = workspace.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
     trace = ws.work / "trace"
     trace.mkdir()
     out = ws.work / "preview.json"
@@ -89,9 +92,9 @@ def preview_run(repo_dir, shared_images, fixture_weights, gimp_series):
     shots.mkdir(parents=True, exist_ok=True)
     found = {"screens": {}}
     try:
-        args = ws.batch_args(harness.HERE / "batch_preview.py",
+        args = ws.batch_args(harness.GIMP_TESTS / "batch_preview.py",
                              {"images": str(shared_images), "out": str(out), "strength": STRENGTH})
-        with gimp.session(ws.binds) as sess, harness.x_display(sess, "1280x1024x24", ("Xvfb", "xdotool", "xwd")) \
+        with gimp.session(ws.binds) as sess, x_display(sess, "1280x1024x24", ("Xvfb", "xdotool", "xwd")) \
                 as display:
             denv = {"DISPLAY": display}
             gimp_proc = sess.popen([sess.console, *args], dict(ws.env, DISPLAY=display,
@@ -108,14 +111,14 @@ def preview_run(repo_dir, shared_images, fixture_weights, gimp_series):
                     found["screens"][name] = read_xwd(path)
 
                 def wait_line(pred, timeout, what, start=0):
-                    return harness.wait_for(lambda: next((l for l in trace_lines(trace)[start:] if pred(l)), None),
+                    return wait_for(lambda: next((l for l in trace_lines(trace)[start:] if pred(l)), None),
                                             timeout, what)
 
                 def key(wid, name):
                     sess.run(["sh", "-c", f"xdotool windowfocus --sync {wid} && xdotool key {name}"], denv, timeout=30)
 
                 # --- first dialog: preview, strength change, Cancel
-                wid = harness.wait_for(window, 180, "the dialog")
+                wid = wait_for(window, 180, "the dialog")
                 found["window_seen"] = time.time()
                 first = wait_line(lambda l: l["what"] == "shown", LIMIT_S + 60, "the first preview picture")
                 found["first_seen"] = time.time()

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 import harness  # beside this file (pytest puts a test's folder on sys.path)
+from harness import workspace
+from harness.display import wait_for, x_display
 
 
 @pytest.fixture(scope="module")
 def undo_results(repo_dir, shared_images, fixture_weights, gimp_series):
-    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
+    gimp, ws = workspace.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
     out, ready, undone = ws.work / "undo.json", ws.work / "ready", ws.work / "undone"
     # no welcome/tips dialog in front of the image window. single-window-mode is a session
     # setting: in gimprc, 3.2 rejects the whole file ("fatal parse error")
@@ -27,19 +29,19 @@ def undo_results(repo_dir, shared_images, fixture_weights, gimp_series):
     (ws.profile / "sessionrc").write_text("(single-window-mode yes)\n")
     log = ""
     try:
-        args = ws.batch_args(harness.HERE / "batch_undo.py",
+        args = ws.batch_args(harness.GIMP_TESTS / "batch_undo.py",
                              {"images": str(shared_images), "out": str(out), "ready": str(ready),
                               "undone": str(undone), "iterations": 3})
         args = [a for a in args if a != "-i"]          # the full GUI this time
         with gimp.session(ws.binds) as sess, \
-                harness.x_display(sess, "1280x1024x24", ("Xvfb", "xdotool", gimp.gui)) as display:
+                x_display(sess, "1280x1024x24", ("Xvfb", "xdotool", gimp.gui)) as display:
             gp = None
             try:
                 denv = {"DISPLAY": display}
                 gp = sess.popen([sess.gui, "--no-splash", "--no-fonts", *args],
                                 dict(ws.env, DISPLAY=display), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-                harness.wait_for(lambda: ready.exists() or gp.poll() is not None, 400,
+                wait_for(lambda: ready.exists() or gp.poll() is not None, 400,
                           "the plug-in run in the GUI")
                 if ready.exists():
                     r = sess.run(["xdotool", "search", "--onlyvisible", "--name", "GIMP"], denv,
@@ -66,7 +68,7 @@ def undo_results(repo_dir, shared_images, fixture_weights, gimp_series):
                             Path(keep + "." + n).write_bytes((ws.work / n).read_bytes())
                         Path(keep + ".windows.txt").write_text(names + "\n" + kr.stdout + kr.stderr)
                     undone.write_text("undone")
-                harness.wait_for(lambda: out.exists() and json.loads(out.read_text()).get("finished"),
+                wait_for(lambda: out.exists() and json.loads(out.read_text()).get("finished"),
                           120, "the batch to record the state after Ctrl+Z")
             finally:
                 if gp is not None:

@@ -4,7 +4,7 @@ A second GIMP batch session (it must start with no image open) runs the ``vis_*`
 tests/gimp/batch_cases.py: registration, no image open, the open images exported and
 visualized, a folder (the shared images, with gradients), error cases and a cancel; the
 tests assert on the findings. Tiny settings (2 layers × 2 units × 2 patches at 64 px) keep
-each engine run at a few seconds. Environment as for test_gimp_plugin.py;
+each engine run at a few seconds. Environment as for test_gimp_stylize.py;
 ``NST_KEEP_GIMP_VIS_RESULTS=FILE`` keeps the findings.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-import harness  # beside this file (pytest puts a test's folder on sys.path)
+from harness import batch, cancel  # beside this file (pytest puts a test's folder on sys.path)
 
 CASES = ["vis_registration", "vis_no_images", "vis_open_images", "vis_hidden_layers",
          "vis_empty_folder",
@@ -23,12 +23,12 @@ LAYERS = ["relu1_1", "relu2_1"]
 
 @pytest.fixture(scope="session")
 def vis_results(repo_dir, shared_images, fixture_weights, gimp_series):
-    return harness.run_batch_session(repo_dir, shared_images, fixture_weights, gimp_series, CASES,
-                                     cancel_match=harness.engine_run("visualize", "--units", "7"), cancel_delay_s=6.0,
+    return batch.run_batch_session(repo_dir, shared_images, fixture_weights, gimp_series, CASES,
+                                     cancel_match=cancel.engine_run("visualize", "--units", "7"), cancel_delay_s=6.0,
                                      keep_env="NST_KEEP_GIMP_VIS_RESULTS", timeout=900)
 
 
-_case = harness.case_result
+_case = batch.case_result
 
 
 def _refused(results, name):

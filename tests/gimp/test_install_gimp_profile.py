@@ -4,7 +4,7 @@ GIMP itself makes the profile: ``gimp-console-<series>`` runs once in a throwawa
 GIMP3_DIRECTORY), which creates ``~/.config/GIMP/<series>``. install.py (run here, with that HOME)
 must find that profile and install into it; then GIMP, started again with the same HOME, must
 find the plug-in there and run it on a layer. The HOME lives in the harness's work folder, which
-is bind-mounted at the same path where GIMP runs (tests/gimp/harness.py).
+is bind-mounted at the same path where GIMP runs (tests/gimp/harness/workspace.py).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import harness  # beside this file (pytest puts a test's folder on sys.path)
+from harness import batch, workspace
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = "neural-style-transfer"
@@ -38,7 +39,7 @@ def _bare_venv(where: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def real_profile(repo_dir, shared_images, fixture_weights, gimp_series):
-    gimp, ws = harness.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
+    gimp, ws = workspace.ready_workspace(repo_dir, shared_images, fixture_weights, gimp_series)
     home = ws.work / "home"
     env = {"HOME": str(home), "TMPDIR": str(ws.plugin_tmp)}     # GIMP's own profile: no GIMP3_DIRECTORY
     state = types.SimpleNamespace(home=home, profile=home / ".config" / "GIMP" / gimp_series,
@@ -58,7 +59,7 @@ def real_profile(repo_dir, shared_images, fixture_weights, gimp_series):
             main = state.profile / "plug-ins" / PLUGIN / f"{PLUGIN}.py"
             state.plugin_installed = main.is_file() and os.access(main, os.X_OK)
             out = ws.work / "results.json"
-            args = ws.batch_args(harness.HERE / "batch_cases.py", {
+            args = ws.batch_args(harness.GIMP_TESTS / "batch_cases.py", {
                 "cases": ["registration", "photo"], "images": str(shared_images), "iterations": 3,
                 "config": str(state.profile / "plug-ins" / PLUGIN / "nst-config.json"),
                 "out": str(out), "work": str(ws.work), "plugin_tmp": str(ws.plugin_tmp)})
@@ -84,9 +85,9 @@ def test_install_finds_the_profile_gimp_made(real_profile):
 
 def test_gimp_runs_the_installed_plugin(real_profile):
     results = real_profile.results
-    reg = harness.case_result(results, "registration")
+    reg = batch.case_result(results, "registration")
     assert reg["menu_paths"] == ["<Image>/Filters/Artistic"]
-    info = harness.case_result(results, "photo")
+    info = batch.case_result(results, "photo")
     assert info["status"] == "success", info.get("message")
     assert info["new_layer"]["name"] == "Style: starry_night"
     assert info["source_unchanged"] and info["others_unchanged"]

@@ -1,4 +1,4 @@
-"""The plug-in inside a real GIMP 3, with the real engine (tests/gimp/harness.py).
+"""The plug-in inside a real GIMP 3, with the real engine (tests/gimp/harness/).
 
 One GIMP batch session runs every case of tests/gimp/batch_cases.py (GIMP starts
 once: about 6 s) and writes its findings to a JSON file; each test asserts on its
@@ -19,7 +19,7 @@ import os
 
 import pytest
 
-import harness  # beside this file (pytest puts a test's folder on sys.path)
+from harness import batch, cancel, series  # beside this file (pytest puts a test's folder on sys.path)
 
 CANCEL_SEED = 4242
 CASES = ["registration", "photo", "large_layer", "layer_mask", "selection", "grayscale", "alpha", "style_layer",
@@ -30,16 +30,16 @@ CASES = ["registration", "photo", "large_layer", "layer_mask", "selection", "gra
 
 @pytest.fixture(scope="session")
 def gimp_results(repo_dir, shared_images, fixture_weights, gimp_series):
-    return harness.run_batch_session(
+    return batch.run_batch_session(
         repo_dir, shared_images, fixture_weights, gimp_series, CASES,
         {"iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5")),
          # the watcher kills the plug-in 8 s after the engine starts: the run must outlast that on
          # any machine (200 steps at 96 px once ended first on a quiet machine: the parent was gone)
          "cancel_seed": CANCEL_SEED, "cancel_iterations": 10000},
-        cancel_match=harness.engine_run("stylize", "--seed", str(CANCEL_SEED)), keep_env="NST_KEEP_GIMP_RESULTS")
+        cancel_match=cancel.engine_run("stylize", "--seed", str(CANCEL_SEED)), keep_env="NST_KEEP_GIMP_RESULTS")
 
 
-_case = harness.case_result
+_case = batch.case_result
 
 
 def _assert_new_layer(info, style_name, source="photo"):
@@ -63,7 +63,7 @@ def _assert_new_layer(info, style_name, source="photo"):
 def test_gimp_runs_the_batch(gimp_results, gimp_series):
     assert gimp_results.get("finished"), gimp_results.get("gimp_stderr", "")[-3000:]
     # the series asked for is the one that ran (the harness's --version and GIMP's own)
-    assert harness.series_of(gimp_results["gimp_version"]) == gimp_series
+    assert series.series_of(gimp_results["gimp_version"]) == gimp_series
     assert gimp_results["gimp_version_ran"] == gimp_results["gimp_version"]
 
 
@@ -90,7 +90,7 @@ def test_photo_whole_layer(gimp_results):
 @pytest.fixture(scope="session")
 def gimp_results_vgg19(repo_dir, shared_images, vgg19_weights, gimp_series):
     """The photo case again, with the default network as install.py provisions it."""
-    return harness.run_batch_session(
+    return batch.run_batch_session(
         repo_dir, shared_images, vgg19_weights, gimp_series, ["photo"],
         {"iterations": int(os.environ.get("NST_GIMP_ITERATIONS", "5"))}, model="vgg19")
 
