@@ -1,11 +1,11 @@
-"""Full-resolution results (issue 14): time, peak RSS and objective of one large job, and the
+"""Full-resolution results: time, peak RSS and objective of one large job, and the
 seam check (a tiled run against a whole-image run at a size where both fit).
 
 One case per process, so the peak RSS (getrusage) is the case's own:
 
-    python benchmarks/fullres.py run --size 2048 --quality balanced
-    python benchmarks/fullres.py run --size 4096 --iterations 1 --tile 1024
-    python benchmarks/fullres.py seams --size 1024 --tile 512 --iterations 10 --model vgg16 \
+    python -m benchmarks.fullres run --size 2048 --quality balanced
+    python -m benchmarks.fullres run --size 4096 --iterations 1 --tile 1024
+    python -m benchmarks.fullres seams --size 1024 --tile 512 --iterations 10 --model vgg16 \
         --weights ../shared/weights/vgg16_features_fixture.pt
 
 The content is a shared photo enlarged (bicubic) to the size asked for: timing does not
@@ -17,39 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from nst_engine import StylizeRequest, stylize, tiles  # noqa: E402
-
-SHARED = Path(os.environ.get("NST_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-
-
-def cpu() -> str:
-    model, flags = platform.processor(), []
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                flags = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16") if f in have]
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs, flags: {' '.join(flags) or '-'}"
+from benchmarks.common import CONTENT, STYLE, cpu_description
+from nst_engine import StylizeRequest, stylize, tiles
 
 
 def enlarged(size: int, folder: Path) -> Path:
-    src = Image.open(SHARED / "images" / "tubingen.jpg").convert("RGB")
+    src = Image.open(CONTENT).convert("RGB")
     w, h = src.size
     scale = size / max(w, h)
     path = folder / f"content-{size}.png"
@@ -58,7 +38,7 @@ def enlarged(size: int, folder: Path) -> Path:
 
 
 def request(args, content: Path, **kw) -> StylizeRequest:
-    return StylizeRequest(content=str(content), styles=[str(SHARED / "images" / "starry_night.jpg")],
+    return StylizeRequest(content=str(content), styles=[str(STYLE)],
                           size=args.size, quality=args.quality, iterations=args.iterations, model=args.model,
                           weights=args.weights, **kw)
 
@@ -119,7 +99,7 @@ def main() -> None:
                    "seam_ratio_tiled_local": round(tiles.seam_ratio(t_img, layout, near=16), 4),
                    "seam_ratio_whole_local": round(tiles.seam_ratio(w_img, layout, near=16), 4)}
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    out["cpu"] = cpu()
+    out["cpu"] = cpu_description()
     out["threads"] = __import__("torch").get_num_threads()
     print(json.dumps(out, indent=1, default=str))
 

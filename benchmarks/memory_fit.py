@@ -3,7 +3,7 @@
 Each case runs in a fresh process (so its getrusage peak is its own) with the guard turned off
 (the engine would otherwise tile a large case), single scale, a few L-BFGS steps:
 
-    python benchmarks/memory_fit.py --model vgg16 --weights ../shared/weights/vgg16_features_fixture.pt \
+    python -m benchmarks.memory_fit --model vgg16 --weights ../shared/weights/vgg16_features_fixture.pt \
         --sizes 512 1024 1536
 
 Prints, per size, the estimate (memory.estimate_bytes + decoding, what the guard compares with
@@ -16,23 +16,21 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.common import REPO
 
 CHILD = r"""
-import json, resource, sys
-sys.path.insert(0, {root!r})
-sys.path.insert(0, {bench!r})
+import json, resource
 from pathlib import Path
 import tempfile
+from benchmarks import fullres
+from benchmarks.common import STYLE
 from nst_engine import StylizeRequest, stylize, devices
-import fullres
 devices.available_bytes = lambda device: None  # no guard: always the whole image
 args = json.loads({args!r})
 with tempfile.TemporaryDirectory() as tmp:
     content = fullres.enlarged(args["size"], Path(tmp))
-    req = StylizeRequest(content=str(content), styles=[str(fullres.SHARED / "images" / "starry_night.jpg")],
+    req = StylizeRequest(content=str(content), styles=[str(STYLE)],
                          size=args["size"], iterations=args["steps"], pyramid=False, model=args["model"],
                          weights=args["weights"], precision="fp32", layout=args["layout"])
     events = []
@@ -53,10 +51,10 @@ def main() -> None:
     args = p.parse_args()
     rows = []
     for size in args.sizes:
-        child = CHILD.format(root=str(ROOT), bench=str(ROOT / "benchmarks"),
-                             args=json.dumps({"size": size, "steps": args.steps, "model": args.model,
+        child = CHILD.format(args=json.dumps({"size": size, "steps": args.steps, "model": args.model,
                                               "weights": args.weights, "layout": args.layout}))
-        out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
+        # run from the checkout's root, as this script is: python -c puts the working folder on sys.path
+        out = subprocess.run([sys.executable, "-c", child], cwd=REPO, capture_output=True, text=True)
         if out.returncode:
             sys.exit(out.stderr[-3000:])
         row = json.loads(out.stdout.strip().splitlines()[-1])

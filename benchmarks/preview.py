@@ -13,7 +13,10 @@ Reference, measured in the same run: the same preview job as a one-off ``stylize
 (what each update would cost without ``serve``: Python + torch start, network load, style
 statistics). Medians of ``--repeats``.
 
-    python benchmarks/preview.py --weights ../shared/weights/vgg16_features_fixture.pt --model vgg16
+    PYTHONPATH=plugin/neural-style-transfer python -m benchmarks.preview \
+        --weights ../shared/weights/vgg16_features_fixture.pt --model vgg16
+
+(PYTHONPATH: the plug-in's folder is not a package; its modules import each other by name, as in GIMP.)
 """
 from __future__ import annotations
 
@@ -26,13 +29,15 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "plugin" / "neural-style-transfer"))
-sys.path.insert(0, str(REPO))  # nst_contract, which the plug-in imports
-import nst_client as nc  # noqa: E402
-from nst_contract.process import tail  # noqa: E402
-import nst_config  # noqa: E402
-import nst_jobs  # noqa: E402
+from benchmarks.common import CONTENT, REPO, STYLE
+from nst_contract.process import tail
+
+try:
+    import nst_client as nc
+    import nst_config
+    import nst_jobs
+except ModuleNotFoundError as exc:
+    raise SystemExit(f"{exc}: run as PYTHONPATH=plugin/neural-style-transfer python -m benchmarks.preview ...")
 
 
 def wait(engine, job_id, t0):
@@ -77,8 +82,8 @@ def one_off(cfg, content, style, tmp, size):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--content", default=str(REPO.parent / "shared" / "images" / "tubingen.jpg"))
-    ap.add_argument("--style", default=str(REPO.parent / "shared" / "images" / "starry_night.jpg"))
+    ap.add_argument("--content", default=str(CONTENT))
+    ap.add_argument("--style", default=str(STYLE))
     ap.add_argument("--model", default="vgg16")
     ap.add_argument("--weights", required=True)
     ap.add_argument("--python", default=sys.executable, help="the engine's interpreter")

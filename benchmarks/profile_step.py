@@ -1,6 +1,6 @@
 """Where one optimisation step's time goes: torch.profiler around a real stylize() step.
 
-    python benchmarks/profile_step.py --size 512 [--precision fp32] [--layout contiguous]
+    python -m benchmarks.profile_step --size 512 [--precision fp32] [--layout contiguous]
 
 Runs stylize() single-scale for a few steps and profiles one of them (the third: the first
 includes loading and the targets, the second warms up). The step's operators are grouped into
@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest, stylize  # noqa: E402
-from speed import SHARED  # noqa: E402
+from benchmarks.common import CONTENT, FIXTURE_WEIGHTS, STYLE
+from nst_engine import StylizeRequest, stylize
 
 # Operator name patterns → group; first match wins. Self times are summed per group.
 GROUPS = [
@@ -69,10 +66,10 @@ def breakdown(averages, wall: float) -> list:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--content", default=str(SHARED / "images" / "tubingen.jpg"))
-    ap.add_argument("--style", default=str(SHARED / "images" / "starry_night.jpg"))
+    ap.add_argument("--content", default=str(CONTENT))
+    ap.add_argument("--style", default=str(STYLE))
     ap.add_argument("--model", default="vgg16")
-    ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg16_features_fixture.pt"))
+    ap.add_argument("--weights", default=str(FIXTURE_WEIGHTS))
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--layout", default="auto")
     ap.add_argument("--top", type=int, default=15, help="also print the top operators")

@@ -1,6 +1,6 @@
 """Compare pyramid schedules: time for each to reach a full-size objective.
 
-    python benchmarks/schedules.py --target 1.229 30,50 200,100,50
+    python -m benchmarks.schedules --target 1.229 30,50 200,100,50
 
 Each schedule is the iterations per scale, coarse → fine, ending at --size; its
 length picks the scales (the last N of 128, 256, 512 for a 512 px result). Prints
@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest  # noqa: E402
-from speed import SHARED, time_to_reach, timed_run  # noqa: E402
+from benchmarks.common import CONTENT, FIXTURE_WEIGHTS, STYLE, time_to_reach, timed_run
+from nst_engine import StylizeRequest
 
 
 def run(req: StylizeRequest, schedule: list[int]):
-    """speed.timed_run with the engine's schedule replaced by ``schedule`` (finest = the result size):
+    """common.timed_run with the engine's schedule replaced by ``schedule`` (finest = the result size):
     stylize's ``scale_iterations``, which only callers in-process can give (not a command-line option)."""
     return timed_run(req, scale_iterations=schedule)
 
@@ -31,10 +28,10 @@ def main():
     ap.add_argument("schedules", nargs="+", help="iterations per scale, coarse → fine, e.g. 30,50")
     ap.add_argument("--target", type=float, required=True, help="full-size objective to reach")
     ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--content", default=str(SHARED / "images" / "tubingen.jpg"))
-    ap.add_argument("--style", default=str(SHARED / "images" / "starry_night.jpg"))
+    ap.add_argument("--content", default=str(CONTENT))
+    ap.add_argument("--style", default=str(STYLE))
     ap.add_argument("--model", default="vgg16")
-    ap.add_argument("--weights", default=os.environ.get("NST_WEIGHTS", str(SHARED / "weights" / "vgg16_features_fixture.pt")))
+    ap.add_argument("--weights", default=os.environ.get("NST_WEIGHTS", str(FIXTURE_WEIGHTS)))
     args = ap.parse_args()
     base = dict(content=args.content, styles=[args.style], size=args.size, model=args.model,
                 weights=args.weights, device="cpu")

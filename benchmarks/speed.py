@@ -20,73 +20,25 @@ against a measured large-matmul rate in the chosen precision and the nominal fp3
 from the CPU flags. The reference runs in float32 (as the classic scripts do), in the
 faster float32 layout measured here.
 
-    python benchmarks/speed.py --model vgg16 --weights ../shared/weights/vgg16_features_fixture.pt
+    python -m benchmarks.speed --model vgg16 --weights ../shared/weights/vgg16_features_fixture.pt
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest, stylize  # noqa: E402
-from nst_engine.transfer import Objective, network, plan  # noqa: E402
-from nst_engine import devices, images, numerics  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("NST_SHARED", HERE.parent.parent / "shared"))
-
-
-def timed_run(req: StylizeRequest, scale_iterations=None):
-    """Run stylize, recording (seconds since start, scale, total loss) per step.
-    ``scale_iterations``: stylize's own (iterations per scale instead of the quality's schedule)."""
-    trace = []
-    t0 = time.perf_counter()
-
-    def on_progress(event):
-        if hasattr(event, "loss"):
-            trace.append((time.perf_counter() - t0, event.scale, event.scales, event.loss["total"]))
-
-    result = stylize(req, on_progress, scale_iterations=scale_iterations)
-    return time.perf_counter() - t0, result.loss["total"], trace
-
-
-def time_to_reach(trace, target):
-    """First time at the finest scale whose full-size objective is ≤ target.
-
-    A progress event's loss is that of the image the step started from, so the
-    time is the previous event's. Only meaningful for bounded runs, whose images
-    are in range (what would be saved) at every step.
-    """
-    for i, (t, scale, scales, total) in enumerate(trace):
-        if scale == scales - 1 and total <= target:
-            return trace[i - 1][0] if i else t
-    return None
-
-
-# CPU flags that decide how fast the VGG can run (vector width, FMA, bf16 and matrix units).
-RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
-
-
-def cpu_description() -> dict:
-    """The CPU model (numerics.device_model) and which of RELEVANT_FLAGS it has."""
-    try:
-        text = open("/proc/cpuinfo").read()
-        flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split())
-    except (OSError, AttributeError):
-        flags = set()
-    return {"model": numerics.device_model(torch.device("cpu")),
-            "flags": [f for f in RELEVANT_FLAGS if f in flags],
-            "missing_flags": [f for f in RELEVANT_FLAGS if f not in flags],
-            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+from benchmarks.common import (CONTENT, FIXTURE_WEIGHTS, OUT, STYLE, cpu_description, cpu_flags, time_to_reach,
+                               timed_run)
+from nst_engine import StylizeRequest
+from nst_engine.transfer import Objective, network, plan
+from nst_engine import devices, images, numerics
 
 
 def matmul_gflops(n=2048, repeats=7, dtype=torch.float32):
@@ -106,7 +58,7 @@ def nominal_peak_gflops():
         text = open("/proc/cpuinfo").read()
     except OSError:
         return None, "unknown"
-    flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split())
+    flags = cpu_flags()
     mhz = max(float(m) for m in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M))
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
     per_cycle = lanes * 2 * (2 if "fma" in flags else 1)  # two FMA ports on server cores
@@ -138,15 +90,15 @@ def step_flops_and_time(req, repeats=5):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--content", default=str(SHARED / "images" / "tubingen.jpg"))
-    ap.add_argument("--style", default=str(SHARED / "images" / "starry_night.jpg"))
+    ap.add_argument("--content", default=str(CONTENT))
+    ap.add_argument("--style", default=str(STYLE))
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--reference-iterations", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3, help="runs of the default (median reported)")
     ap.add_argument("--model", default="vgg16")
-    ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg16_features_fixture.pt"))
+    ap.add_argument("--weights", default=str(FIXTURE_WEIGHTS))
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", default=str(HERE / "out" / "speed.json"))
+    ap.add_argument("--json", default=str(OUT / "speed.json"))
     ap.add_argument("--no-bounded-reference", dest="bounded_reference", action="store_false",
                     help="skip the engine's own single-scale run (saves ~5 min)")
     args = ap.parse_args()

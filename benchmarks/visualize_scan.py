@@ -1,6 +1,6 @@
 """Forward-only scan timing for ``visualize``: torch vs onnxruntime on the CPU.
 
-    python benchmarks/visualize_scan.py --weights ../shared/weights/vgg16_features_fixture.pt \
+    python -m benchmarks.visualize_scan --weights ../shared/weights/vgg16_features_fixture.pt \
         --model vgg16 --size 256 --runs 5 --threads 2
 
 Scans the shared test images plus scikit-image's photos (whatever is available) at
@@ -13,27 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import torch
+from PIL import Image
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from nst_engine import images as images_mod  # noqa: E402
-from nst_engine.visualize.backends import OnnxScanner, TorchScanner  # noqa: E402
-from nst_engine.weights import load_features  # noqa: E402
+from benchmarks.common import FIXTURE_WEIGHTS, IMAGES
+from nst_engine import images as images_mod
+from nst_engine.visualize.backends import OnnxScanner, TorchScanner
+from nst_engine.weights import load_features
 
 
 def _images(size: int) -> list:
-    shared = Path(os.environ.get("NST_SHARED", REPO.parent / "shared")) / "images"
-    pics = [Image.open(p).convert("RGB") for p in sorted(shared.glob("*.jpg"))]
+    pics = [Image.open(p).convert("RGB") for p in sorted(IMAGES.glob("*.jpg"))]
     try:
         from skimage import data
 
@@ -63,7 +56,7 @@ def _time(scan, tensors, runs: int) -> list:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="vgg16")
-    p.add_argument("--weights", default=str(REPO.parent / "shared" / "weights" / "vgg16_features_fixture.pt"))
+    p.add_argument("--weights", default=str(FIXTURE_WEIGHTS))
     p.add_argument("--layers", default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--runs", type=int, default=5)
