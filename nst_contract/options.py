@@ -29,7 +29,7 @@ def fit_longest(width: int, height: int, longest: int) -> Tuple[int, int]:
 # that fits, said in the start event).
 DEFAULT_MAX_SIZE = 4096
 # The pyramid's coarsest scale (longest side). Below 256 px VGG's deep layers see too little,
-# and a 128 px stage gave a worse full-size objective for more time (README "Benchmarks").
+# and a 128 px stage gave a worse full-size objective for more time (docs/benchmarks.md, "Schedules compared").
 # A preview, which wants a first picture more than the best objective, starts lower.
 DEFAULT_COARSEST = 256
 

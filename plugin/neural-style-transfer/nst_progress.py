@@ -15,8 +15,8 @@ from nst_jobs import PRESETS, result_size
 # Shown under the preset in the dialog when the engine has not calibrated on this computer yet.
 # Today's presets (nst_jobs.PRESETS): draft is a quick look at up to 1024 px, balanced and best
 # compute the layer at its own size. The times follow from the per-step times measured with VGG19
-# on a 2-core AMD EPYC (README "Full-size results": 1.2 s at 256 px, 3.2 s at 512 px, 15.8 s at
-# 1024 px) and the engine's schedules at 1024 px (draft 12/12/2, balanced 30/30/6, best 90/90/20
+# on a 2-core AMD EPYC (docs/benchmarks.md "Full-size results", machine A: 1.2 s at 256 px,
+# 3.2 s at 512 px, 15.8 s at 1024 px) and the engine's schedules at 1024 px (draft 12/12/2, balanced 30/30/6, best 90/90/20
 # steps at 256/512/1024 px): 84 s, 227 s and 712 s.
 PRESET_TIMES_TEXT = ("Typical times on a 2-core CPU for a 1024 x 768 photo: draft (at most 1024 px)\n"
                      "about 1.5 min, balanced about 4 min, best about 12 min (the layer at its own\n"
