@@ -65,3 +65,10 @@ def test_engine_error_codes_and_exit_statuses():
     assert ev.bad_input("x").exit_code == 2
     with pytest.raises(ValueError):
         ev.EngineError("oops", "x")
+
+
+def test_parse_event():
+    assert ev.parse_event('{"event": "done", "output": "x"}\n') == {"event": "done", "output": "x"}
+    assert ev.parse_event(b'{"event": "start"}') == {"event": "start"}
+    for junk in ("", "hello", "{broken", '{"no_event": 1}', "[1]", '{"event": 3}'):
+        assert ev.parse_event(junk) is None

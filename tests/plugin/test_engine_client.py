@@ -5,7 +5,6 @@ engine source of this checkout (as ``engine_path``) and the shared VGG16 weights
 Tiny images, few iterations: a few seconds per engine run on 2 cores."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent.parent / "plugin" / "neural-style-transfer"
-sys.path.insert(0, str(PLUGIN_DIR))
-import nst_client as nc  # noqa: E402
-import nst_config  # noqa: E402
-import nst_errors  # noqa: E402
-import nst_jobs  # noqa: E402
-import nst_progress  # noqa: E402
+from plugin_helpers import PLUGIN_DIR
+import nst_client as nc
+import nst_config
+import nst_errors
+import nst_jobs
+import nst_progress
 
 ENGINE_PYTHON = os.environ.get(
     "NST_ENGINE_PYTHON", os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
