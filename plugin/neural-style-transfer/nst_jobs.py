@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from nst_config import Config
 from nst_contract import options, process
 from nst_contract.options import fit_longest  # noqa: F401 (the engine's size rule)
+from nst_contract.plugin_config import Config
 from nst_contract.requests import StylizeRequest, VisualizeRequest, to_argv
 from nst_errors import NstError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 PLUGIN_DIR = Path(__file__).resolve().parent.parent.parent / "plugin" / "neural-style-transfer"
 if str(PLUGIN_DIR) not in sys.path:
     sys.path.insert(0, str(PLUGIN_DIR))
-import nst_config  # noqa: E402
+from nst_contract import plugin_config  # noqa: E402
 import nst_jobs  # noqa: E402
 
 
@@ -21,7 +21,7 @@ def write_config(tmp_path, data, name="nst-config.json"):
 
 
 def cfg(**kw):
-    c = nst_config.Config(path="/c.json", engine_python="/venv/bin/python")
+    c = plugin_config.Config(path="/c.json", engine_python="/venv/bin/python")
     for k, v in kw.items():
         setattr(c, k, v)
     return c

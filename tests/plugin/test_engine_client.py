@@ -18,7 +18,7 @@ import pytest
 
 from plugin_helpers import PLUGIN_DIR
 import nst_client as nc
-import nst_config
+from nst_contract import plugin_config
 import nst_errors
 import nst_jobs
 import nst_progress
@@ -31,7 +31,7 @@ ENGINE_PYTHON = os.environ.get(
 def engine_cfg(repo_dir, fixture_weights):
     if not os.path.exists(ENGINE_PYTHON):
         pytest.fail(f"engine interpreter {ENGINE_PYTHON} missing (set NST_ENGINE_PYTHON)")
-    return nst_config.Config(path="<test>", engine_python=ENGINE_PYTHON, engine_path=str(repo_dir),
+    return plugin_config.Config(path="<test>", engine_python=ENGINE_PYTHON, engine_path=str(repo_dir),
                              weights=str(fixture_weights), model="vgg16", device="cpu")
 
 
@@ -79,7 +79,7 @@ def test_real_engine_unreadable_style(engine_cfg, content_png, tmp_path):
 
 
 def test_real_engine_missing_weights(engine_cfg, content_png, shared_images, tmp_path):
-    cfg = nst_config.Config(**{**engine_cfg.__dict__, "weights": str(tmp_path / "nope.pt")})
+    cfg = plugin_config.Config(**{**engine_cfg.__dict__, "weights": str(tmp_path / "nope.pt")})
     job = nst_jobs.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
                        output=str(tmp_path / "r.png"), layer_size=(96, 72), preset="draft", iterations=2)
     with pytest.raises(nst_errors.EngineError) as e:

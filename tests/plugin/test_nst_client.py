@@ -13,7 +13,7 @@ import pytest
 
 from plugin_helpers import PLUGIN_DIR, cfg, fake
 import nst_client as nc
-import nst_config
+from nst_contract import plugin_config
 import nst_errors
 import nst_jobs
 import nst_progress
@@ -200,7 +200,7 @@ def test_preview_engine_filters_old_jobs_and_stops(tmp_path):
     wrapper = tmp_path / "python"   # stands in for the engine's interpreter: runs the fake
     wrapper.write_text(f'#!/bin/sh\nexec "{script[0]}" "{script[1]}" "$@"\n')
     wrapper.chmod(0o755)
-    engine = nc.PreviewEngine(nst_config.Config(path="<t>", engine_python=str(wrapper)), str(tmp_path / "err.log"),
+    engine = nc.PreviewEngine(plugin_config.Config(path="<t>", engine_python=str(wrapper)), str(tmp_path / "err.log"),
                               env=nc.engine_env())
     assert engine.proc.args[1:4] == ["-m", "nst_engine", "serve"] and "--progress" in engine.proc.args
     try:
