@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from plugin_helpers import cfg, job, opt, vjob
+from nst_contract import options
 import nst_errors
 import nst_jobs
 
@@ -147,3 +148,10 @@ def test_preview_job_and_size():
     # the full run's command line is the same arguments behind the engine's prefix
     full = nst_jobs.build_argv(cfg(), job)
     assert full[3] == "stylize" and full[4:4 + len(args)] == args
+
+
+def test_the_dialogs_presets_are_the_engines_qualities_each_with_its_words():
+    assert tuple(nst_jobs.PRESETS) == tuple(nst_jobs.PRESET_WORDS) == options.option("stylize", "quality").choices
+    for name, (label, meaning) in nst_jobs.PRESET_WORDS.items():
+        assert label.lower().startswith(name) and label != name.capitalize() and meaning != name, name
+    assert f"up to {nst_jobs.PRESET_CAPS['draft']} px" in nst_jobs.PRESET_WORDS["draft"][0]

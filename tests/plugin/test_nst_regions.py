@@ -79,3 +79,8 @@ def test_compose_result_large_is_fast():
     out = nst_regions.compose_result(res, src, mask)
     assert time.time() - t < 2.0
     assert out[:4] == bytes(4) and out[4 * 512:4 * 512 + 4] == bytes([1, 1, 1, 0])
+
+
+def test_every_region_choice_has_the_dialogs_words():
+    assert tuple(nst_regions.REGION_WORDS) == nst_regions.REGIONS
+    assert all(label for label, _meaning in nst_regions.REGION_WORDS.values())
