@@ -30,6 +30,7 @@ import nst_config  # noqa: E402
 import nst_jobs  # noqa: E402
 import nst_progress  # noqa: E402
 import nst_tempdirs  # noqa: E402
+from nst_contract import events  # noqa: E402
 from nst_contract.process import tail  # noqa: E402
 from nst_errors import NstError, format_engine_error  # noqa: E402
 
@@ -228,8 +229,8 @@ class Preview:
         return False
 
     def _on_output(self, fd, condition):
-        events, ended = self.engine.read_events()
-        for ev in events:
+        new, ended = self.engine.read_events()
+        for ev in new:
             self._event(ev)
         if ended:
             self.watch = None
@@ -238,20 +239,20 @@ class Preview:
         return True
 
     def _event(self, ev):
-        kind = ev.get("event")
-        bar = self.panel.bar
+        event, bar = events.typed(ev), self.panel.bar
         frac = nst_progress.progress_fraction(ev)
         if frac is not None:
             bar.set_fraction(frac)
-        if kind == "progress":
-            bar.set_text(f"step {ev.get('step')}/{ev.get('steps')}")
-        elif kind in ("snapshot", "done"):
-            self._show(ev["path" if kind == "snapshot" else "output"], kind)
-            if kind == "done":
-                bar.set_text(f"done in {ev.get('seconds', 0):.1f} s")
-                self.panel.say("")
-        elif kind == "error" and ev.get("code") != "cancelled":
-            self.panel.say(format_engine_error(str(ev.get("message", "")), str(ev.get("code"))), 0.0)
+        if isinstance(event, events.Progress):
+            bar.set_text(f"step {event.step}/{event.steps}")
+        elif isinstance(event, events.Snapshot):
+            self._show(event.path, event.KIND)
+        elif isinstance(event, events.Done):
+            self._show(event.output, event.KIND)
+            bar.set_text(f"done in {event.seconds or 0:.1f} s")
+            self.panel.say("")
+        elif isinstance(event, events.Error) and event.code != "cancelled":
+            self.panel.say(format_engine_error(str(event.message or ""), str(event.code)), 0.0)
             bar.set_text("failed")
 
     def _show(self, path, kind):

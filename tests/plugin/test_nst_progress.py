@@ -23,7 +23,7 @@ def test_progress_text_and_fraction():
     assert nst_progress.progress_fraction(ev) == 0.42
     assert nst_progress.progress_text({"event": "progress", "step": 3, "steps": 9}) == "step 3/9"
     setup = {"event": "progress", "scale": 3, "scales": 4, "step": 0, "steps": 3, "tile": [2, 12], "eta_s": 65}
-    assert nst_progress.progress_text(setup) == "Scale 4/4, preparing, tile 2/12, 1:05 left"
+    assert nst_progress.progress_text(setup) == "Scale 4/4, setup, tile 2/12, 1:05 left"
     assert nst_progress.progress_fraction({"event": "progress", "fraction": 1.7}) == 1.0
     assert nst_progress.progress_fraction({"event": "start"}) is None
     assert nst_progress.progress_fraction({"event": "done"}) == 1.0
