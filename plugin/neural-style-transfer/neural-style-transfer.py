@@ -35,11 +35,18 @@ RGB = "R'G'B' u8"
 GRAY = "Y u8"
 
 
-def _choice(items):
+def _choice(words):
+    """A Gimp.Choice of ``words``' choices, {nick: (label, meaning)}, in order."""
     choice = Gimp.Choice.new()
-    for i, (nick, label, help_text) in enumerate(items):
-        choice.add(nick, i, label, help_text)
+    for i, (nick, (label, _meaning)) in enumerate(words.items()):
+        choice.add(nick, i, label, "")
     return choice
+
+
+def _choice_help(words):
+    """'a' (what a means), 'b' or 'c': the choices named in an argument's help."""
+    names = [f"'{nick}'" + (f" ({meaning})" if meaning else "") for nick, (_label, meaning) in words.items()]
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 # ----------------------------------------------------------------------------- pixels
@@ -165,7 +172,7 @@ def _target_layer(image, drawables):
 
 
 def _style_choice(config):
-    source = config.get_property("style-source") or "auto"
+    source = config.get_property("style-source") or nst_files.STYLE_SOURCES[0]
     layer = config.get_property("style-layer")
     gfile = config.get_property("style-file")
     path = gfile.get_path() if gfile is not None else None
@@ -209,7 +216,7 @@ def _choose_region(image, layer, config):
         ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
         if non_empty:
             sel_bounds = (x1, y1, x2 - x1, y2 - y1)
-    return nst_regions.choose_region(config.get_property("region") or "auto",
+    return nst_regions.choose_region(config.get_property("region") or nst_regions.REGIONS[0],
                                      layer.get_mask() is not None, sel_bounds, _layer_rect(layer))
 
 
@@ -638,12 +645,9 @@ def _add_style_arguments(procedure):
     """Where the style comes from and how strongly it is painted."""
     procedure.add_choice_argument(
         "style-source", "Style so_urce",
-        "Where the style comes from: 'auto' (the style layer when one is set, else the file), "
-        "'file' or 'layer'",
-        _choice([("auto", "Automatic (layer if chosen, else file)", ""),
-                 ("file", "Style image file", ""),
-                 ("layer", "Layer of an open image", "")]),
-        "auto", RW)
+        "Where the style comes from: " + _choice_help(nst_files.STYLE_SOURCE_WORDS),
+        _choice(nst_files.STYLE_SOURCE_WORDS),
+        nst_files.STYLE_SOURCES[0], RW)
     procedure.add_file_argument(
         "style-file", "Style _image", "Image file whose style is painted onto the layer",
         Gimp.FileChooserAction.OPEN, True, None, RW)
@@ -658,12 +662,6 @@ def _add_style_arguments(procedure):
         "style weight by 2)", *options.STRENGTH_RANGE, options.DEFAULT_STRENGTH, RW)
 
 
-def _choice_help(words):
-    """'a' (what a means), 'b' or 'c': the choices named in an argument's help."""
-    names = [f"'{nick}'" + (f" ({meaning})" if meaning else "") for nick, (_label, meaning) in words.items()]
-    return ", ".join(names[:-1]) + " or " + names[-1]
-
-
 def _add_quality_arguments(procedure):
     """Preset, size, colours, region, seed and iterations; the choices and limits are the
     plug-in's presets (nst_jobs.PRESETS) over the engine's qualities and sizes."""
@@ -672,7 +670,7 @@ def _add_quality_arguments(procedure):
     procedure.add_choice_argument(
         "preset", "_Quality",
         "Quality preset: " + ", ".join(f"{name} ({meaning})" for name, (_label, meaning) in presets.items()),
-        _choice([(name, label, "") for name, (label, _meaning) in presets.items()]),
+        _choice(presets),
         options.DEFAULT_QUALITY, RW)
     procedure.add_int_argument(
         "size", "Result si_ze",
@@ -687,7 +685,7 @@ def _add_quality_arguments(procedure):
     procedure.add_choice_argument(
         "region", "Re_gion",
         "Where to stylise: " + _choice_help(nst_regions.REGION_WORDS),
-        _choice([(nick, label, "") for nick, (label, _meaning) in nst_regions.REGION_WORDS.items()]),
+        _choice(nst_regions.REGION_WORDS),
         nst_regions.REGIONS[0], RW)
     procedure.add_int_argument(
         "seed", "S_eed", "Random seed (same seed and settings = same result)",

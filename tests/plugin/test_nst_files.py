@@ -48,3 +48,8 @@ def test_read_index(tmp_path):
         assert str(e.value).startswith("The network visualization engine failed")
     with pytest.raises(nst_errors.EngineError):
         nst_files.read_index(str(tmp_path / "missing.json"))
+
+
+def test_every_style_source_has_the_dialogs_words():
+    assert tuple(nst_files.STYLE_SOURCE_WORDS) == nst_files.STYLE_SOURCES
+    assert all(label for label, _meaning in nst_files.STYLE_SOURCE_WORDS.values())
