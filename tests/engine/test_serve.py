@@ -5,6 +5,9 @@ events and, from inside the event stream, sends the next line (a newer job, a ca
 so the timing is the protocol's own, not a sleep."""
 import json
 import os
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from engine_helpers import noise_image
 from nst_engine import StylizeRequest, cli, stylize
 from nst_engine.transfer import reuse as reuse_mod  # Reuse, and where the network is loaded
 from nst_engine.cancel import CancelToken
+from nst_engine import serve as serve_mod
 from nst_engine.serve import SNAPSHOT_SUFFIX, Job, Server, parse_line
 
 
@@ -62,11 +66,13 @@ def serve(lines, react_factory):
 
     rec = Recorder(react_factory(write, close))
     server = Server(rec, [], CancelToken())
-    for line in lines:
-        write(line)
+    # Written from a thread: a line larger than the pipe's buffer blocks until the server reads it.
+    writer = threading.Thread(target=lambda: [write(line) for line in lines], daemon=True)
+    writer.start()
     try:
         server.run(r)
     finally:
+        writer.join(30)
         close()
         os.close(r)
     return rec, server
@@ -227,6 +233,63 @@ def test_bad_lines_get_errors_and_serving_goes_on(tiny_network, images, tmp_path
     assert rec.of("ok")[-1]["event"] == "done"
 
 
+def test_a_deeply_nested_line_is_refused_and_serving_goes_on(tiny_network, images, tmp_path):
+    """100,000 ``[`` (the json module's RecursionError), then more lines: each gets its error, the job after runs."""
+    content, style = images
+    rec, _ = serve([b"[" * 100_000 + b"\n", b'{"id": "deep", "args": ' + b"[" * 100_000 + b"\n",
+                    b"1" * 5000 + b"\n", job_line("ok", content, style, tmp_path / "ok.png", "--iterations", "1")],
+                   close_after("ok"))
+    errors = [e for e in rec.events if e["event"] == "error"]
+    assert [(e["id"], e["code"]) for e in errors] == [(None, "bad_input")] * 3
+    assert "nested too deeply" in errors[0]["message"] and "nested too deeply" in errors[1]["message"]
+    assert "not JSON" in errors[2]["message"]
+    assert rec.of("ok")[-1]["event"] == "done"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the bug it stages
+def test_serving_ends_when_the_stdin_reader_fails(tiny_network, monkeypatch):
+    """A bug that kills the stdin reader thread still ends serve (as EOF would): it can never wait forever."""
+    def broken(self, line):
+        raise RuntimeError("a bug in the reader")
+
+    monkeypatch.setattr(serve_mod._Slot, "offer", broken)
+    monkeypatch.setattr(serve_mod._Slot, "close_input", lambda self, why="": None)  # not even EOF is seen
+    r, w = os.pipe()
+    os.write(w, b'{"cancel": 1}\n')
+    rec = Recorder()
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (Server(rec, {}, CancelToken()).run(r), done.set()), daemon=True)
+    worker.start()
+    try:
+        assert done.wait(30), "serve kept waiting after its stdin reader died"
+    finally:
+        os.close(w)
+        os.close(r)
+    assert [e["event"] for e in rec.events] == ["ready"]
+
+
+def test_a_closed_stdout_stops_the_job_and_ends_serving(tiny_network, images, tmp_path):
+    """The reader of the events goes away mid-job: the job is cancelled, serving ends, nothing is written."""
+    content, style = images
+
+    class GoneAfterStart(Recorder):
+        def emit(self, event):
+            if event["event"] == "progress":
+                raise BrokenPipeError(32, "Broken pipe")
+            super().emit(event)
+
+    r, w = os.pipe()
+    os.write(w, job_line("j", content, style, tmp_path / "j.png", "--iterations", "500"))
+    server = Server(GoneAfterStart(), {}, CancelToken())
+    try:
+        server.run(r)  # returns although stdin is still open
+    finally:
+        os.close(w)
+        os.close(r)
+    assert server.events.gone and not (tmp_path / "j.png").exists()
+    assert [e["event"] for e in server.events.reporter.events] == ["ready", "start"]
+
+
 def test_parse_line():
     assert parse_line(b'{"cancel": "a"}') == ("cancel", "a")
     assert parse_line('{"id": 3, "args": ["c.png"]}') == Job(3, ["c.png"], 0)
@@ -282,3 +345,43 @@ def test_real_weights_serve_process(shared_images, fixture_weights, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _serve_process(fixture_weights, repo_dir):
+    return subprocess.Popen([sys.executable, "-m", "nst_engine", "serve", "--progress", "json", "--model", "vgg16",
+                             "--weights", str(fixture_weights)], cwd=repo_dir,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_process_answers_a_deeply_nested_line_and_ends_at_eof(fixture_weights, repo_dir):
+    """The real process: a 100,000-deep line, a line of garbage, EOF → two errors, status 0, no hang."""
+    proc = _serve_process(fixture_weights, repo_dir)
+    try:
+        out, err = proc.communicate(b"[" * 100_000 + b"\nnot json\n", timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert proc.returncode == 0, err[-2000:]
+    assert [e["event"] for e in events] == ["ready", "error", "error"]
+    assert "nested too deeply" in events[1]["message"] and b"Traceback" not in err
+
+
+def test_process_whose_stdout_reader_goes_away_exits_quietly(fixture_weights, repo_dir, images, tmp_path):
+    """The reader closes stdout, then a job comes: serve cancels it and exits 0 with one line on stderr."""
+    content, style = images
+    proc = _serve_process(fixture_weights, repo_dir)
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "ready"
+        proc.stdout.close()
+        proc.stdin.write(job_line(1, content, style, tmp_path / "o.png", "--iterations", "300"))
+        proc.stdin.flush()
+        assert proc.wait(120) == 0
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert err.strip().splitlines()[-1:] == ["serve: standard output was closed (the reader is gone); stopped"]
+    assert "Traceback" not in err and not (tmp_path / "o.png").exists()
