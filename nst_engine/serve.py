@@ -13,7 +13,9 @@ the running one (and replaces one still waiting). EOF on stdin ends the process.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import traceback
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from .events import JsonReporter
 COMMON = ("model", "weights", "device", "threads")
 
 SNAPSHOT_SUFFIX = "-snapshot.png"
+SNAPSHOT_FOLDER_PREFIX = ".nst-snapshots-"
 
 
 @dataclass
@@ -282,27 +285,53 @@ class Server:
         except SystemExit:  # --help / --version in a job: argparse printed and wants to exit
             raise bad_input(f"job {job.id!r}: help and version options are not jobs")
         tag = {"id": job.id}
-        result = stylize(req, lambda ev: self.events.emit({**tag, **ev.to_event()}), token, self.reuse,
-                         self._snapshots(job, req))
+        files = _SnapshotFiles(req.output)
+        try:
+            result = stylize(req, lambda ev: self.events.emit({**tag, **ev.to_event()}), token, self.reuse,
+                             self._snapshots(job, files))
+        finally:
+            files.remove()
         self.events.emit({**tag, **result.to_event(), "style_stats": {"reused": self.reuse.hits,
                                                                       "computed": self.reuse.misses}})
 
-    def _snapshots(self, job: Job, req):
-        """stylize's ``snapshots`` for a job that asked for them: the picture so far, written next
-        to its output (``SNAPSHOT_SUFFIX``) and announced by a ``snapshot`` event; else None."""
+    def _snapshots(self, job: Job, files: "_SnapshotFiles"):
+        """stylize's ``snapshots`` for a job that asked for them: the picture so far, written to
+        the job's snapshot file and announced by a ``snapshot`` event; else None."""
         if not job.snapshot_every:
             return None
         from .images import save_atomic
 
-        out = Path(req.output)
-        path = out.with_name(out.stem + SNAPSHOT_SUFFIX)
-
         def snap(progress, image):
+            path = files.path()
             save_atomic(image, path)
             self.events.emit({**Snapshot(str(path), progress.scale, progress.step, progress.steps,
                                          progress.fraction).to_event(), "id": job.id})
 
         return job.snapshot_every, snap
+
+
+class _SnapshotFiles:
+    """Where one job's snapshots go: a folder made for the job beside its output
+    (``SNAPSHOT_FOLDER_PREFIX``, by mkdtemp), so that a snapshot can never replace a file the
+    engine did not make for this job (an input named ``<stem>-snapshot.png``, say); the folder
+    goes when the job ends, with a result or without (docs/engine-protocol.md, "serve")."""
+
+    def __init__(self, output):
+        self.output = Path(output) if output is not None else None
+        self.folder = None
+
+    def path(self) -> Path:
+        """The job's snapshot file (its folder made at the first snapshot, after stylize's checks)."""
+        if self.folder is None:
+            parent = self.output.parent if self.output is not None else None
+            self.folder = Path(tempfile.mkdtemp(prefix=SNAPSHOT_FOLDER_PREFIX, dir=parent))
+        stem = self.output.stem if self.output is not None else "result"
+        return self.folder / (stem + SNAPSHOT_SUFFIX)
+
+    def remove(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
 
 def run(args, reporter, stop) -> int:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from nst_engine import StylizeRequest, cli, stylize
 from nst_engine.transfer import reuse as reuse_mod  # Reuse, and where the network is loaded
 from nst_engine.cancel import CancelToken
 from nst_engine import serve as serve_mod
-from nst_engine.serve import SNAPSHOT_SUFFIX, Job, Server, parse_line
+from nst_engine.serve import SNAPSHOT_FOLDER_PREFIX, SNAPSHOT_SUFFIX, Job, Server, parse_line
 
 
 class Recorder:
@@ -191,28 +192,80 @@ def test_eof_stops_the_running_job(tiny_network, images, tmp_path):
     assert last["code"] == "cancelled" and "standard input closed" in last["message"]
 
 
+def opening_snapshots(job_id, sizes):
+    """close_after(job_id), also opening every snapshot as its event arrives (as a preview does): its size to ``sizes``."""
+    def factory(write, close):
+        end = close_after(job_id)(write, close)
+
+        def react(ev):
+            if ev["event"] == "snapshot":
+                sizes.append(Image.open(ev["path"]).size)
+            end(ev)
+        return react
+    return factory
+
+
+def leftovers(folder, *keep):
+    """What is in ``folder`` besides ``keep`` (names): what a job left behind."""
+    return sorted(set(os.listdir(folder)) - set(keep))
+
+
 def test_snapshots_show_the_picture_so_far(tiny_network, images, tmp_path):
     content, style = images
-    rec, _ = serve([job_line("s", content, style, tmp_path / "s.png", "--iterations", "5", snapshot_every=2)], close_after("s"))
+    sizes = []
+    rec, _ = serve([job_line("s", content, style, tmp_path / "s.png", "--iterations", "5", snapshot_every=2)],
+                   opening_snapshots("s", sizes))
     snaps = [e for e in rec.of("s") if e["event"] == "snapshot"]
     assert [e["step"] for e in snaps] == [2, 4]  # not at the last step: that is the result itself
-    path = tmp_path / ("s" + SNAPSHOT_SUFFIX)
-    assert snaps[0]["path"] == str(path)
-    assert Image.open(path).size == Image.open(tmp_path / "s.png").size
+    path = Path(snaps[0]["path"])  # in the job's own folder beside the output
+    assert path.parent.parent == tmp_path and path.parent.name.startswith(SNAPSHOT_FOLDER_PREFIX)
+    assert path.name == "s" + SNAPSHOT_SUFFIX
+    assert sizes == [Image.open(tmp_path / "s.png").size] * 2
     assert rec.of("s")[-1]["event"] == "done"
+    assert leftovers(tmp_path, "content.png", "style.png") == ["s.png"]  # the snapshots went with the job
+
+
+def test_a_snapshot_never_replaces_an_input_named_like_it(tiny_network, images, tmp_path):
+    """A content called ``o-snapshot.png`` and an output ``o.png``: the snapshots go elsewhere, the content stays."""
+    _, style = images
+    content = tmp_path / ("o" + SNAPSHOT_SUFFIX)
+    noise_image(48, 40, seed=7).save(content)
+    before = content.read_bytes()
+    rec, _ = serve([job_line("o", content, style, tmp_path / "o.png", "--iterations", "3", snapshot_every=1)],
+                   close_after("o"))
+    assert rec.of("o")[-1]["event"] == "done" and any(e["event"] == "snapshot" for e in rec.of("o"))
+    assert content.read_bytes() == before
+    assert leftovers(tmp_path, "content.png", "style.png", content.name) == ["o.png"]
+
+
+def test_a_cancelled_job_leaves_no_snapshot_behind(tiny_network, images, tmp_path):
+    content, style = images
+
+    def react(write, close):
+        def on(ev):
+            if ev["event"] == "snapshot":
+                write(b'{"cancel": "c"}\n')
+            elif ev.get("id") == "c" and ev["event"] in ("done", "error"):
+                close()
+        return on
+
+    rec, _ = serve([job_line("c", content, style, tmp_path / "c.png", "--iterations", "500", snapshot_every=1)], react)
+    assert rec.of("c")[-1]["code"] == "cancelled"
+    assert leftovers(tmp_path, "content.png", "style.png") == []
 
 
 def test_a_preview_pyramid_shows_its_coarse_scale_first(tiny_network, images, tmp_path):
     """--coarsest 32 on a 80x64 content: a 40x32 scale, then 80x64. Snapshots come every N steps
     and at the end of the coarse scale, always at the result's size (the dialog shows them as they are)."""
     content, style = images
+    sizes = []
     rec, _ = serve([job_line("p", content, style, tmp_path / "p.png", "--iterations", "4", "--coarsest", "32",
-                             snapshot_every=3)], close_after("p"))
+                             snapshot_every=3)], opening_snapshots("p", sizes))
     start = next(e for e in rec.of("p") if e["event"] == "start")
     assert [list(s) for s in start["scales"]] == [[40, 32], [80, 64]] and list(start["steps"]) == [2, 4]
     snaps = [(e["scale"], e["step"]) for e in rec.of("p") if e["event"] == "snapshot"]
     assert snaps == [(0, 2), (1, 3)]  # the coarse scale's end (step 2 of 2), then step 3 of 4
-    assert Image.open(tmp_path / ("p" + SNAPSHOT_SUFFIX)).size == (80, 64)
+    assert sizes == [(80, 64)] * 2
     assert rec.of("p")[-1]["event"] == "done"
 
 
