@@ -127,6 +127,9 @@ CASES = [
     (["-content.png", "--style", "{s}", "-o", "{o}"], "bad_input", 2, ["after `--`", "./-name.png"]),
     (["{c}", "--style", "{s}", "--strength", "-inf", "-o", "{o}"], "bad_input", 2, ["--strength", "--option=VALUE"]),
     (["{c}", "--style", "{s}", "--strength=-inf", "-o", "{o}"], "bad_input", 2, ["--strength", "finite"]),
+    # issue 20: output names no file system takes, refused before the work (in-process, argv may hold a NUL)
+    (["{c}", "--style", "{s}", "-o", "{d}/" + "x" * 300 + ".png"], "bad_input", 2, ["304 bytes long", "shorter name"]),
+    (["{c}", "--style", "{s}", "-o", "{d}/a\0b.png"], "bad_input", 2, ["NUL byte"]),
 ]
 
 
@@ -139,6 +142,7 @@ def test_bad_input_is_explained(argv, code, exit_code, words, files, shared_imag
     assert status == exit_code
     assert events and events[-1]["event"] == "error", events
     assert events[-1]["code"] == code
+    assert not any(e["event"] == "start" for e in events)  # refused up front, before any work
     for word in words:
         assert word in events[-1]["message"], events[-1]["message"]
     assert sorted(p.name for p in files.iterdir()) == before  # nothing written, nothing left behind

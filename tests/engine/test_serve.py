@@ -343,6 +343,15 @@ def test_a_closed_stdout_stops_the_job_and_ends_serving(tiny_network, images, tm
     assert [e["event"] for e in server.events.reporter.events] == ["ready", "start"]
 
 
+@pytest.mark.parametrize("name, words", [("a\0b.png", "NUL byte"), ("x" * 300 + ".png", "304 bytes long")])
+def test_an_output_name_no_file_can_have_is_refused_before_the_work(tiny_network, images, tmp_path, name, words):
+    content, style = images
+    rec, _ = serve([job_line("o", content, style, f"{tmp_path}/{name}", "--iterations", "3")], close_after("o"))
+    assert [e["event"] for e in rec.of("o")] == ["error"]  # no "start": nothing was computed
+    assert rec.of("o")[0]["code"] == "bad_input" and words in rec.of("o")[0]["message"]
+    assert leftovers(tmp_path, "content.png", "style.png") == []
+
+
 def test_parse_line():
     assert parse_line(b'{"cancel": "a"}') == ("cancel", "a")
     assert parse_line('{"id": 3, "args": ["c.png"]}') == Job(3, ["c.png"], 0)
