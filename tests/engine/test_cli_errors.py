@@ -87,7 +87,8 @@ CASES = [
     (["{c}", "--style", "{s}", "--style-layers", "relu1_1,conv6_1", "-o", "{o}"], "bad_input", 2, ["conv6_1"]),
     (["{c}", "--style", "{s}", "--size", "0", "-o", "{o}"], "bad_input", 2, ["--size"]),
     (["{c}", "--style", "{s}", "--size", "16", "-o", "{o}"], "bad_input", 2, ["--size", "32"]),
-    (["{d}/strip.png", "--style", "{s}", "--size", "256", "-o", "{o}"], "bad_input", 2, ["shorter side"]),
+    (["{d}/strip.png", "--style", "{s}", "--size", "256", "-o", "{o}"], "bad_input", 2,
+     ["shorter side", "--size 1600 or more"]),
     (["{c}", "--style", "{s}", "--style-scale", "0", "-o", "{o}"], "bad_input", 2, ["--style-scale"]),
     (["{c}", "--style", "{s}", "--iterations", "0", "-o", "{o}"], "bad_input", 2, ["--iterations"]),
     (["{c}", "--style", "{s}", "--coarsest", "16", "-o", "{o}"], "bad_input", 2, ["--coarsest", "32"]),
@@ -146,6 +147,18 @@ def test_bad_input_is_explained(argv, code, exit_code, words, files, shared_imag
     for word in words:
         assert word in events[-1]["message"], events[-1]["message"]
     assert sorted(p.name for p in files.iterdir()) == before  # nothing written, nothing left behind
+
+
+@pytest.mark.parametrize("size", [(40, 1200), (1200, 40)])
+def test_an_elongated_image_is_stylised_end_to_end(size, tmp_path, shared_images, fixture_weights, capsys):
+    """40x1200 and 1200x40 (issue 20): one scale, as the shorter side allows, instead of an internal error."""
+    smooth_image(*size).save(tmp_path / "strip.png")
+    status, events = run_cli(["stylize", str(tmp_path / "strip.png"), "--style", str(shared_images / "starry_night.jpg"),
+                              "--style-scale", "0.1", "--iterations", "1", "--model", "vgg16", "--weights",
+                              str(fixture_weights), "-o", str(tmp_path / "out.png")], capsys)
+    assert status == 0 and events[-1]["event"] == "done", events[-1]
+    assert [min(s) for s in events[0]["scales"]] == [40]
+    assert Image.open(tmp_path / "out.png").size == size
 
 
 def test_error_lines_are_valid_json_even_for_usage_errors(capsys):
