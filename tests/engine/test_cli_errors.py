@@ -56,6 +56,7 @@ def weights_files(d):
     torch.save({"0.weight": torch.empty(64, 3, 3, 3, device="meta")}, d / "meta.pt")
     torch.save({"0.weight": torch.zeros(64, 3, 3, 3, dtype=torch.int32)}, d / "int.pt")
     torch.save([torch.zeros(1)], d / "list.pt")
+    torch.save(torch.nn.Linear(2, 2), d / "module.pt")  # a whole pickled model: weights_only refuses it
     (d / "zero.pt").write_bytes(b"")
     (d / "text.pt").write_text("hello, these are not weights\n")
 
@@ -121,6 +122,8 @@ CASES = [
      "weights_missing", 3, ["torch.int32", "not floats"]),
     (["{c}", "--style", "{s}", "--weights", "{d}/list.pt", "--model", "vgg16", "-o", "{o}"],
      "weights_missing", 3, ["hold a list, not a state dict"]),
+    (["{c}", "--style", "{s}", "--weights", "{d}/module.pt", "--model", "vgg16", "-o", "{o}"],
+     "weights_missing", 3, ["never loaded", "torch.save(model.state_dict(), PATH)"]),
     (["{c}", "--style", "{s}", "--weights", "{d}/zero.pt", "--model", "vgg16", "-o", "{o}"],
      "weights_missing", 3, ["is empty (0 bytes)", "Expected"]),
     (["{c}", "--style", "{s}", "--weights", "{d}/text.pt", "--model", "vgg16", "-o", "{o}"],
@@ -144,6 +147,7 @@ def test_bad_input_is_explained(argv, code, exit_code, words, files, shared_imag
     assert events and events[-1]["event"] == "error", events
     assert events[-1]["code"] == code
     assert not any(e["event"] == "start" for e in events)  # refused up front, before any work
+    assert "weights_only" not in events[-1]["message"]  # torch's advice to load code is never passed on
     for word in words:
         assert word in events[-1]["message"], events[-1]["message"]
     assert sorted(p.name for p in files.iterdir()) == before  # nothing written, nothing left behind
