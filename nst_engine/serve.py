@@ -26,7 +26,7 @@ from nst_contract.jsonlines import BadLine, read_json
 from nst_contract.requests import StylizeRequest, from_argv
 
 from .cancel import CancelToken
-from .errors import EXIT_CODES, EngineError, bad_input
+from .errors import EXIT_CODES, EngineError, bad_input, failure
 from .events import JsonReporter
 
 # The serve command's options that every job inherits (a job's own arguments come after them).
@@ -265,14 +265,11 @@ class Server:
         """One job, start to end; whatever goes wrong becomes its ``error`` event, and serving goes on."""
         try:
             self._stylize(job, token)
-        except EngineError as exc:
-            self.events.error(job.id, exc.code, exc.message)
-        except MemoryError:
-            self.events.error(job.id, "out_of_memory", "ran out of memory; use a smaller --size")
-        except Exception as exc:  # a bug in one job: report it, keep serving
-            traceback.print_exc()
-            code = "out_of_memory" if type(exc).__name__ == "OutOfMemoryError" else "internal"
-            self.events.error(job.id, code, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a job's failure, even a bug, is its error event; serving goes on
+            error = failure(exc)
+            if error.code == "internal":
+                traceback.print_exc()
+            self.events.error(job.id, error.code, error.message)
         finally:
             self.slot.finished()
 
