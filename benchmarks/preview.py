@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 
 from benchmarks.common import CONTENT, REPO, STYLE
+from nst_contract import plugin_config
 from nst_contract.process import tail
 
 try:
     import nst_client as nc
-    import nst_config
     import nst_jobs
 except ModuleNotFoundError as exc:
     raise SystemExit(f"{exc}: run as PYTHONPATH=plugin/neural-style-transfer python -m benchmarks.preview ...")
@@ -90,7 +90,7 @@ def main():
     ap.add_argument("--threads", type=int)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    cfg = nst_config.Config(path="<benchmark>", engine_python=args.python, engine_path=str(REPO),
+    cfg = plugin_config.Config(path="<benchmark>", engine_python=args.python, engine_path=str(REPO),
                             weights=args.weights, model=args.model, device="cpu", threads=args.threads)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
