@@ -18,6 +18,7 @@ import pytest
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent.parent / "plugin" / "neural-style-transfer"
 sys.path.insert(0, str(PLUGIN_DIR))
+import calibration_cases  # noqa: E402
 import nst_client as nc  # noqa: E402
 from nst_contract import events as contract_events, process as contract_process  # noqa: E402
 import nst_config  # noqa: E402
@@ -778,21 +779,18 @@ def test_plugin_file_declares_the_visualize_procedure():
 # ----------------------------------------------------------------------------- time estimates
 
 def calibration(tmp_path, entries):
+    """A cache of ``entries``, each completed with the fields the engine writes into every entry
+    (the reader, nst_contract.calibration, refuses entries without them)."""
+    base = {k: calibration_cases.GOOD[k] for k in ("table", "size", "choice", "measured_at")}
     path = tmp_path / "cache" / "calibration.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"entries": entries}))
+    path.write_text(json.dumps({"entries": {k: {**base, **e} for k, e in entries.items()}}))
     return {"NST_CACHE_DIR": str(path.parent)}
 
 
 def estimates(scale):
     return {q: {str(side): scale * n * side for side in (256, 512, 1024)}
             for q, n in (("draft", 0.05), ("balanced", 0.2), ("best", 1.0))}
-
-
-def test_calibration_file_rule(tmp_path):
-    assert nst_progress.calibration_file({"NST_CACHE_DIR": str(tmp_path)}) == str(tmp_path / "calibration.json")
-    if sys.platform.startswith("linux"):
-        assert nst_progress.calibration_file({"XDG_CACHE_HOME": "/c"}) == "/c/gimp-neural-style/calibration.json"
 
 
 def test_preset_times_come_from_this_computers_newest_calibration(tmp_path):
