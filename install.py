@@ -32,7 +32,10 @@ What it does, in order (every step is skipped when already done, so running it t
 5. Self-check: ``<python> -m nst_engine doctor`` and a tiny real stylisation through the same
    command line the plug-in uses (``--progress json --watch-stdin``), its JSON events parsed.
 
-Everything created is listed in ``<prefix>/install-manifest.json``; ``--uninstall`` removes exactly that.
+Everything created is listed in ``<prefix>/install-manifest.json``; ``--uninstall`` removes exactly that,
+and only inside the places install.py installs into (the prefix, GIMP's ``plug-ins/neural-style-transfer``
+folders, the prefix's .pth file), whatever the manifest says. One install or uninstall at a time per
+prefix: a second one waits for the first.
 
 Exit codes: 0 done; 1 failed (message says why); 2 bad usage; 3 weights unavailable (offline);
 4 self-check failed; 5 no GIMP 3 profile found (everything else installed).
@@ -40,6 +43,7 @@ Exit codes: 0 done; 1 failed (message says why); 2 bad usage; 3 weights unavaila
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +112,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_FAIL
     args = parse_args(argv)
     inst = Installer(args)
+    try:
+        with inst.locked() if not args.check else contextlib.nullcontext():  # --check changes nothing
+            return run(inst, args)
+    except KeyboardInterrupt:  # while waiting for another run's lock
+        print("\ninterrupted; nothing was changed", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"\nerror: cannot use the install folder {inst.prefix}: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAIL
+
+
+def run(inst: Installer, args: argparse.Namespace) -> int:
+    """The command asked for; a failure said as a message (and what was made so far recorded)."""
     try:
         if args.uninstall:
             return inst.uninstall()

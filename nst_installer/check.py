@@ -26,7 +26,9 @@ class Check(Session):
                 " (installed with another --prefix? pass the same --prefix)"))
             return EXIT_FAIL
         say(f"manifest: {m.path}")
-        ok = all([self.check_entry(e) for e in m.entries])
+        for problem in m.problems:
+            say(f"  [DAMAGED] manifest: {problem}")
+        ok = all([self.check_entry(e) for e in m.entries]) and not m.problems
         installed = {str(Path(e["path"])) for e in m.entries}
         for prof in ([] if self.args.no_gimp else self.profiles()):
             if str(prof.plugin_dir / CONFIG_NAME) not in installed:
@@ -74,6 +76,6 @@ class Check(Session):
                     ok = False
                     say(f"  [BROKEN] {p}: {key} {cfg[key]} does not exist")
             return ok
-        except (ValueError, KeyError) as exc:
-            say(f"  [BROKEN] {p}: {exc}")
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            say(f"  [BROKEN] {p}: {exc!r}")
             return False

@@ -27,6 +27,7 @@ class Installer(WeightsStep, PasticheStep, EngineStep, PluginStep, Uninstall, Ch
         a = self.args
         t0 = time.monotonic()
         say(f"{'DRY RUN: nothing is changed. ' if self.dry else ''}Installing into {self.prefix}")
+        self.repair_manifest()
         profiles = [] if a.no_gimp else self.profiles()
         for p in profiles:
             say(f"found {p.label()} profile: {p.path}")
