@@ -54,9 +54,12 @@ from typing import Optional, Sequence
 # installer, which is also the name of a PyPA package that an interpreter may have).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nst_contract import options  # noqa: E402
+from nst_installer.check import check  # noqa: E402
 from nst_installer.common import EXIT_FAIL, InstallError  # noqa: E402
-from nst_installer.installer import Installer  # noqa: E402
+from nst_installer.installer import install  # noqa: E402
 from nst_installer.places import user_data_dir  # noqa: E402
+from nst_installer.session import Session  # noqa: E402
+from nst_installer.uninstall import uninstall  # noqa: E402
 from nst_installer.weight_files import MODELS, WEIGHT_SOURCES  # noqa: E402
 
 
@@ -111,40 +114,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("install.py needs Python 3.9 or newer", file=sys.stderr)
         return EXIT_FAIL
     args = parse_args(argv)
-    inst = Installer(args)
+    session = Session(args)
     try:
-        with inst.locked() if not args.check else contextlib.nullcontext():  # --check changes nothing
-            return run(inst, args)
+        with session.locked() if not args.check else contextlib.nullcontext():  # --check changes nothing
+            return run(session, args)
     except KeyboardInterrupt:  # while waiting for another run's lock
         print("\ninterrupted; nothing was changed", file=sys.stderr)
         return 130
     except OSError as exc:
-        print(f"\nerror: cannot use the install folder {inst.prefix}: {exc}", file=sys.stderr, flush=True)
+        print(f"\nerror: cannot use the install folder {session.prefix}: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAIL
 
 
-def run(inst: Installer, args: argparse.Namespace) -> int:
+def run(session: Session, args: argparse.Namespace) -> int:
     """The command asked for; a failure said as a message (and what was made so far recorded)."""
     try:
         if args.uninstall:
-            return inst.uninstall()
+            return uninstall(session)
         if args.check:
-            return inst.check()
-        return inst.install()
+            return check(session)
+        return install(session)
     except InstallError as exc:
-        if not inst.dry and inst.manifest.entries:
-            inst.save()
+        if not session.dry and session.manifest.entries:
+            session.save()
         print(f"\nerror: {exc}", file=sys.stderr, flush=True)
         return exc.code
     except (subprocess.CalledProcessError, OSError) as exc:
-        if not inst.dry and inst.manifest.entries:
-            inst.save()
+        if not session.dry and session.manifest.entries:
+            session.save()
         print(f"\nerror: {exc}\nRun the same command again after fixing the cause; "
               "--uninstall removes what was made so far.", file=sys.stderr, flush=True)
         return EXIT_FAIL
     except KeyboardInterrupt:
-        if inst.manifest.entries and not inst.dry:
-            inst.save()
+        if session.manifest.entries and not session.dry:
+            session.save()
         print("\ninterrupted; run the same command again to continue", file=sys.stderr)
         return 130
 

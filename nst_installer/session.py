@@ -16,9 +16,10 @@ from .manifest import Manifest
 from .places import user_data_dir
 
 
-class Session():
-    """The run's arguments, prefix and manifest; every step below is a method of one Installer that
-    inherits this, so the steps record into the same manifest and honour the same --dry-run."""
+class Session:
+    """The run's arguments, prefix and manifest, and the file operations every step uses: each step
+    (weights_step, engine_step, plugin_step, ... : plain functions) takes the one Session of the
+    run, so the steps record into the same manifest and honour the same --dry-run."""
 
     def __init__(self, args: argparse.Namespace):
         self.args = args

@@ -23,57 +23,55 @@ def _bytecode_names(py: Path) -> List[str]:
     return sorted(f.name for f in cache.glob(f"{py.stem}.*.pyc")) if cache.is_dir() else []
 
 
-class Uninstall(Session):
-    """Removing an install by its manifest."""
-
-    def uninstall(self) -> int:
-        m = self.manifest
-        if not (m.path.exists() or m.path.is_symlink()):
-            say(f"nothing to uninstall: no manifest at {m.path}" + ("" if self.args.prefix else
-                " (installed with another --prefix? pass the same --prefix)"))
-            return EXIT_OK
-        if m.unreadable:
-            raise InstallError(
-                f"the manifest {m.path} is damaged: {m.problems[0]}; nothing was removed.\n"
-                "Run install.py again with the options you installed with (it writes a new manifest), then "
-                f"--uninstall; or remove {self.prefix} and the plug-ins{os.sep}{PLUGIN_NAME} folders of your "
-                "GIMP profiles yourself.", EXIT_FAIL)
-        for problem in m.problems:
-            warn(f"{m.path}: {problem}")
-        bounds = Bounds(self.prefix)
-        entries = m.entries + ([] if m.find(m.path) else [{"path": str(m.path), "kind": "file", "created": True,
-                                                            "what": "this manifest"}])
-        accepted, refused = bounds.split(entries)
-        removal = Removal(self.dry, bounds, accepted, refused)
-        manifest_at = bounds.prefix / m.path.name
-        # files, then our folders, then the manifest (an interrupted uninstall can be run again),
-        # then the folders install.py made, deepest first, if nothing else is in them; a folder
-        # that was there before is never removed, and nothing install.py did not write is
-
-        def order(item) -> tuple:
-            e, loc = item
-            rank = 2 if loc == manifest_at else 0 if e["kind"] == "file" else 1 if loc in removal.owned else 3
-            return (rank, -len(loc.parts))
-
-        for e, loc in sorted(accepted, key=order):
-            removal.remove(e, loc)
-        if refused:
-            warn(f"refused to remove {len(refused)} path(s) that the manifest names outside the places install.py "
-                 f"installs into (the prefix {bounds.prefix}, GIMP's plug-ins{os.sep}{PLUGIN_NAME} folders, the "
-                 "prefix's .pth file); they are kept:\n" + "\n".join(
-                     f"  {e['path']}" + (f" (that is {loc})" if str(loc) != e["path"] else "") for e, loc in refused))
-        if self.dry:
-            return EXIT_OK
-        if any(p.kind == "flatpak" for p in find_gimp_profiles()):
-            say(f"If you granted the Flatpak permission, revoke it with: "
-                f"flatpak override --user --no-talk-name=org.freedesktop.Flatpak {FLATPAK_ID}")
-        if m.entries_left_out:
-            say(f"uninstalled what the manifest's valid entries name; {m.entries_left_out} damaged entries were left "
-                f"out (above): what they named is still there (see {self.prefix} and the plug-ins{os.sep}"
-                f"{PLUGIN_NAME} folders of your GIMP profiles)")
-            return EXIT_FAIL
-        say("uninstalled" + (f" (except the {len(refused)} path(s) refused above)" if refused else ""))
+def uninstall(s: Session) -> int:
+    """--uninstall: the manifest's entries that bounds.py accepts, removed in order; the rest said."""
+    m = s.manifest
+    if not (m.path.exists() or m.path.is_symlink()):
+        say(f"nothing to uninstall: no manifest at {m.path}" + ("" if s.args.prefix else
+            " (installed with another --prefix? pass the same --prefix)"))
         return EXIT_OK
+    if m.unreadable:
+        raise InstallError(
+            f"the manifest {m.path} is damaged: {m.problems[0]}; nothing was removed.\n"
+            "Run install.py again with the options you installed with (it writes a new manifest), then "
+            f"--uninstall; or remove {s.prefix} and the plug-ins{os.sep}{PLUGIN_NAME} folders of your "
+            "GIMP profiles yourself.", EXIT_FAIL)
+    for problem in m.problems:
+        warn(f"{m.path}: {problem}")
+    bounds = Bounds(s.prefix)
+    entries = m.entries + ([] if m.find(m.path) else [{"path": str(m.path), "kind": "file", "created": True,
+                                                       "what": "this manifest"}])
+    accepted, refused = bounds.split(entries)
+    removal = Removal(s.dry, bounds, accepted, refused)
+    manifest_at = bounds.prefix / m.path.name
+    # files, then our folders, then the manifest (an interrupted uninstall can be run again),
+    # then the folders install.py made, deepest first, if nothing else is in them; a folder
+    # that was there before is never removed, and nothing install.py did not write is
+
+    def order(item) -> tuple:
+        e, loc = item
+        rank = 2 if loc == manifest_at else 0 if e["kind"] == "file" else 1 if loc in removal.owned else 3
+        return (rank, -len(loc.parts))
+
+    for e, loc in sorted(accepted, key=order):
+        removal.remove(e, loc)
+    if refused:
+        warn(f"refused to remove {len(refused)} path(s) that the manifest names outside the places install.py "
+             f"installs into (the prefix {bounds.prefix}, GIMP's plug-ins{os.sep}{PLUGIN_NAME} folders, the "
+             "prefix's .pth file); they are kept:\n" + "\n".join(
+                 f"  {e['path']}" + (f" (that is {loc})" if str(loc) != e["path"] else "") for e, loc in refused))
+    if s.dry:
+        return EXIT_OK
+    if any(p.kind == "flatpak" for p in find_gimp_profiles()):
+        say(f"If you granted the Flatpak permission, revoke it with: "
+            f"flatpak override --user --no-talk-name=org.freedesktop.Flatpak {FLATPAK_ID}")
+    if m.entries_left_out:
+        say(f"uninstalled what the manifest's valid entries name; {m.entries_left_out} damaged entries were left "
+            f"out (above): what they named is still there (see {s.prefix} and the plug-ins{os.sep}"
+            f"{PLUGIN_NAME} folders of your GIMP profiles)")
+        return EXIT_FAIL
+    say("uninstalled" + (f" (except the {len(refused)} path(s) refused above)" if refused else ""))
+    return EXIT_OK
 
 
 class Removal:
