@@ -8,6 +8,7 @@ write its own .pth into it without touching the shared test venv.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import stat
 import subprocess
@@ -107,3 +108,12 @@ def plugin_dirs(home: Path) -> dict:
         "3.2": home / ".config/GIMP/3.2/plug-ins" / PLUGIN,
         "flatpak 3.0": home / ".var/app/org.gimp.GIMP/config/GIMP/3.0/plug-ins" / PLUGIN,
     }
+
+
+def load_module(name: str, path: Path):
+    """A module from a file that is not on the path (the plug-in's, tests/run.py)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

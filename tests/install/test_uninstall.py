@@ -1,5 +1,6 @@
-"""--uninstall against a damaged or hand-edited install: it removes only what install.py made,
-inside the places it installs into (nst_installer/bounds.py), and says what it refused or kept."""
+"""--uninstall: it removes only what install.py made (keeping, and naming, what the user put in its
+folders), inside the places it installs into (nst_installer/bounds.py), whatever a damaged or
+hand-edited manifest says; and a manifest that cannot be read."""
 from __future__ import annotations
 
 import json
@@ -25,6 +26,39 @@ def edit_manifest(prefix: Path, change) -> None:
 
 def entry(path, kind="file", created=True):
     return {"path": str(path), "kind": kind, "created": created, "what": "added by hand"}
+
+
+def test_uninstall_keeps_what_the_user_put_in_installed_folders(tmp_path, engine_python, fixture_weights):
+    home = make_home(tmp_path)
+    prefix = home / ".local/share/gimp-neural-style"
+    r = run_install(home, "--python", engine_python, "--weights", fixture_weights, "--model", "vgg16",
+                    "--no-self-check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    plugin = plugin_dirs(home)["3.0"]
+    (plugin / "__pycache__").mkdir()  # what GIMP's Python leaves: ours to remove
+    (plugin / "__pycache__" / "nst_client.cpython-312.pyc").write_bytes(b"pyc")
+    mine = {plugin / "my-notes.txt": "my settings", prefix / "weights" / "my-vgg.pt": "mine",
+            prefix / "engine" / "README.mine": "kept"}
+    for path, text in mine.items():
+        path.write_text(text)
+    before = snapshot(home)
+    dry = run_install(home, "--uninstall", "--dry-run")
+    assert dry.returncode == 0 and snapshot(home) == before
+    assert f"would remove {plugin / 'nst_client.py'}\n" in dry.stdout  # files listed, not just folders
+    assert f"would remove {prefix / 'weights' / fixture_weights.name}\n" in dry.stdout
+    assert f"would remove {prefix / 'engine' / 'nst_engine'}{os.sep} (" in dry.stdout
+    for path in mine:
+        assert f"keeping {path.parent}{os.sep}: it holds 1 file(s) install.py did not make: {path.name}" in dry.stdout
+    r = run_install(home, "--uninstall")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for path, text in mine.items():
+        assert path.read_text() == text
+        assert f"keeping {path.parent}{os.sep}: it holds 1 file(s) install.py did not make: {path.name}" in r.stdout
+    assert sorted(p.name for p in plugin.iterdir()) == ["my-notes.txt"]  # our files and their bytecode gone
+    assert sorted(p.name for p in (prefix / "weights").iterdir()) == ["my-vgg.pt"]
+    assert sorted(p.name for p in (prefix / "engine").iterdir()) == ["README.mine"]
+    assert not (prefix / "install-manifest.json").exists()
+    assert f"keeping {prefix}{os.sep}: it holds 2 file(s) install.py did not make" in r.stdout
 
 
 def test_paths_outside_the_install_are_refused_and_kept(tmp_path, engine_python, fixture_weights):
