@@ -10,12 +10,12 @@ import subprocess
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 from nst_contract import process
 from nst_contract.options import DEFAULT_STRENGTH
+from nst_contract.plugin_config import Config
 from nst_contract.requests import StylizeRequest, option_args, to_argv
 
 from .environments import probe_python
@@ -52,19 +52,19 @@ class CheckResult:
         self.lines.append(line)
 
 
-@dataclass
-class Engine:
-    """The engine as the plug-in's config (nst-config.json, as install.py writes it) runs it: the
-    engine's own interpreter (also for a Flatpak GIMP, whose launcher cannot run outside the
-    sandbox), its folder (the working directory) and the settings added to every command."""
-    python: str
-    path: Optional[str]
-    settings: dict  # model, weights, device
+def plugin_config(python: Path, *, model: str, weights: Optional[Path], device: str,
+                  engine_path: Optional[Path]) -> Config:
+    """The plug-in's Config as install.py writes it into nst-config.json (the engine's own
+    interpreter, also for a Flatpak GIMP, whose launcher cannot run outside the sandbox)."""
+    return Config(path="<self-check>", engine_python=str(python),
+                  engine_path=str(engine_path) if engine_path else None,
+                  weights=str(weights) if weights else None, model=model, device=device)
 
-    def argv(self, command: str, args: List[str] = ()) -> List[str]:
-        """A command line built from the contract's option specs, as the plug-in builds its own
-        (nst_contract.process.engine_argv: JSON progress, cancel on stdin EOF)."""
-        return process.engine_argv(self.python, command, args, option_args(command, self.settings))
+
+def settings_args(cfg: Config, command: str) -> List[str]:
+    """The config's settings as the plug-in adds them to every command, by the option specs."""
+    return option_args(command, {"model": cfg.model, "weights": cfg.weights, "device": cfg.device,
+                                 "threads": cfg.threads})
 
 
 def self_check(python: Path, *, model: str, weights: Optional[Path], device: str = "auto",
@@ -75,11 +75,11 @@ def self_check(python: Path, *, model: str, weights: Optional[Path], device: str
         if not check_engine_code(result, python, expect_engine):
             return result
         # the plug-in starts the engine in its engine folder (nst_contract.process.popen_kwargs): so do we
-        engine = Engine(str(python), str(Path(expect_engine).parent) if expect_engine else None,
-                        {"model": model, "weights": str(weights) if weights else None, "device": device})
-        if not run_doctor(result, engine, tmp, timeout=timeout):
+        cfg = plugin_config(python, model=model, weights=weights, device=device,
+                            engine_path=Path(expect_engine).parent if expect_engine else None)
+        if not run_doctor(result, cfg, tmp, timeout=timeout):
             return result
-        tiny_stylisation(result, engine, Path(tmp), timeout=timeout)
+        tiny_stylisation(result, cfg, Path(tmp), timeout=timeout)
     return result
 
 
@@ -102,27 +102,29 @@ def check_engine_code(result: CheckResult, python: Path, expect_engine: Optional
     return True
 
 
-def doctor_argv(engine: Engine) -> List[str]:
+def doctor_argv(cfg: Config) -> List[str]:
     """``doctor`` with the config's settings; its report is for people (no JSON progress)."""
-    return [engine.python, "-m", process.ENGINE_MODULE, "doctor", *option_args("doctor", engine.settings)]
+    return [cfg.engine_python, "-m", process.ENGINE_MODULE, "doctor", *settings_args(cfg, "doctor")]
 
 
-def stylisation_argv(engine: Engine, content: Path, style: Path, out: Path) -> List[str]:
+def stylisation_argv(cfg: Config, content: Path, style: Path, out: Path) -> List[str]:
     """The plug-in's command line for a 64 px draft of ``content`` in ``style``: the request with
-    the fields the plug-in always writes (its preset and dialog settings), then the settings."""
+    the fields the plug-in always writes (its preset and dialog settings), JSON progress and
+    cancel on stdin EOF (process.engine_argv), then the config's settings."""
     request = StylizeRequest(content=str(content), styles=[str(style)], output=str(out), size=64, quality="draft",
                              iterations=5, strength=DEFAULT_STRENGTH, seed=0)
-    return engine.argv("stylize", to_argv(request, always=("quality", "strength", "preserve_color", "seed")))
+    args = to_argv(request, always=("quality", "strength", "preserve_color", "seed"))
+    return process.engine_argv(cfg.engine_python, "stylize", args, settings_args(cfg, "stylize"))
 
 
-def run_doctor(result: CheckResult, engine: Engine, tmp: str, *, timeout: float) -> bool:
+def run_doctor(result: CheckResult, cfg: Config, tmp: str, *, timeout: float) -> bool:
     """The engine's ``doctor`` in the plug-in's environment and folder: True when it passes
     (its report's end is noted)."""
-    cmd = doctor_argv(engine)
+    cmd = doctor_argv(cfg)
     t0 = time.monotonic()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                              env=process.engine_env(), **process.popen_kwargs(engine.path, tmp))
+                              env=process.engine_env(cfg.env), **process.popen_kwargs(cfg.engine_path, tmp))
     except subprocess.TimeoutExpired:
         result.fail(f"doctor did not finish within {timeout:.0f} s: {' '.join(cmd)}")
         return False
@@ -135,17 +137,17 @@ def run_doctor(result: CheckResult, engine: Engine, tmp: str, *, timeout: float)
     return True
 
 
-def tiny_stylisation(result: CheckResult, engine: Engine, tmp: Path, *, timeout: float) -> None:
+def tiny_stylisation(result: CheckResult, cfg: Config, tmp: Path, *, timeout: float) -> None:
     """A 64 px draft through the command line the plug-in uses (a request written by the
     contract's to_argv, --progress json --watch-stdin), environment and working folder, run by
     the contract's process; its events checked."""
     content, style, out = tmp / "content.png", tmp / "style.png", tmp / "out.png"
     write_png(content, 64, 48, lambda x, y: (40 + 3 * x, 60 + 3 * y, 200 - 2 * x))
     write_png(style, 64, 64, lambda x, y: (230, 180, 20) if (x // 8 + y // 8) % 2 else (20, 40, 160))
-    cmd = stylisation_argv(engine, content, style, out)
+    cmd = stylisation_argv(cfg, content, style, out)
     t0 = time.monotonic()
-    run = process.run_engine(cmd, process.engine_env(), None, popen_kw=process.popen_kwargs(engine.path, str(tmp)),
-                             timeout=timeout)
+    run = process.run_engine(cmd, process.engine_env(cfg.env), None,
+                             popen_kw=process.popen_kwargs(cfg.engine_path, str(tmp)), timeout=timeout)
     result.events = run.events
     problems = stylisation_problems(run.returncode, run.events, run.bad, out)
     if run.timed_out:

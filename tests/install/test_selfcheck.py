@@ -38,16 +38,18 @@ def test_failed_self_check_never_says_installed_and_restart_gimp(tmp_path, engin
 def test_the_self_check_runs_the_plugins_command_lines_from_the_contract_alone():
     """selfcheck.py builds doctor's and the stylisation's command lines from the contract's option
     specs, and they are the plug-in's own (nst_jobs.build_argv), without importing the plug-in."""
-    engine = selfcheck.Engine("/py", "/engine", {"model": "vgg16", "weights": "/w/v.pth", "device": "cpu"})
-    assert selfcheck.doctor_argv(engine) == ["/py", "-m", "nst_engine", "doctor", "--model", "vgg16",
-                                             "--weights", "/w/v.pth", "--device", "cpu"]
-    ours = selfcheck.stylisation_argv(engine, Path("c.png"), Path("s.png"), Path("o.png"))
+    cfg = selfcheck.plugin_config(Path("/py"), model="vgg16", weights=Path("/w/v.pth"), device="cpu",
+                                  engine_path=Path("/engine"))
+    assert selfcheck.doctor_argv(cfg) == ["/py", "-m", "nst_engine", "doctor", "--model", "vgg16",
+                                          "--weights", "/w/v.pth", "--device", "cpu"]
+    ours = selfcheck.stylisation_argv(cfg, Path("c.png"), Path("s.png"), Path("o.png"))
     code = textwrap.dedent("""
         import json, sys
         sys.path.insert(0, sys.argv[1])
-        import nst_config, nst_jobs
-        cfg = nst_config.Config(path="x", engine_python="/py", engine_path="/engine", weights="/w/v.pth",
-                                model="vgg16", device="cpu")
+        import nst_jobs
+        from nst_contract.plugin_config import Config
+        cfg = Config(path="x", engine_python="/py", engine_path="/engine", weights="/w/v.pth", model="vgg16",
+                     device="cpu")
         job = nst_jobs.Job(content="c.png", style="s.png", output="o.png", layer_size=(64, 48), preset="draft",
                            size=64, iterations=5, seed=0)
         print(json.dumps(nst_jobs.build_argv(cfg, job)))
@@ -59,8 +61,8 @@ def test_the_self_check_runs_the_plugins_command_lines_from_the_contract_alone()
         import sys
         from pathlib import Path
         from nst_installer import selfcheck
-        engine = selfcheck.Engine("/py", None, {"model": "vgg16", "weights": None, "device": "cpu"})
-        selfcheck.doctor_argv(engine), selfcheck.stylisation_argv(engine, Path("c"), Path("s"), Path("o"))
+        cfg = selfcheck.plugin_config(Path("/py"), model="vgg16", weights=None, device="cpu", engine_path=None)
+        selfcheck.doctor_argv(cfg), selfcheck.stylisation_argv(cfg, Path("c"), Path("s"), Path("o"))
         print(sorted(m for m in sys.modules if m.startswith("nst_") and m.split(".")[0] not in
                      ("nst_installer", "nst_contract")))
     """)
