@@ -71,16 +71,44 @@ def _check_memory(net, req, plan_, device) -> tuple:
 
 
 def _largest_fitting_side(net, req, plan_, have) -> int:
-    """The largest longest side (≥ MIN_SIDE) whose whole job fits in ``have`` (bisection)."""
+    """The largest longest side (≥ MIN_SIDE, ≤ the planned one) whose whole job fits in ``have``.
+
+    The need is not monotone in the side (where tiles are cut, how deep the pyramid goes and its
+    steps all change with it), so a bisection over it stops at any gap, and its answer depended on
+    the size asked for. Instead: no side above ``_side_bound`` can fit, and the sides from there
+    down are tried in turn, the first that fits being the answer."""
     w, h = plan_.output_size
+    for side in range(min(max(w, h), _side_bound(net, req, plan_, have)), MIN_SIDE, -1):
+        if _fits(net, req, plan_, images.fit_longest(w, h, side), have):
+            return side
+    return MIN_SIDE
+
+
+def _fits(net, req, plan_, size, have) -> bool:
+    """Whether a result of ``size`` fits in ``have``: its finest scale first (where it most often fails)."""
+    scales, steps = _schedule(req, size, plan_.scale_iterations)
+    _, finest = _scale_need(net, req, scales[-1], steps[-1], _style_hws(req, plan_, max(size)), have)
+    if finest + plan_.decode_bytes > 0.9 * have:
+        return False
+    return _job_need(net, req, plan_, scales, steps, have)[1] <= 0.9 * have
+
+
+def _side_bound(net, req, plan_, have) -> int:
+    """A longest side above which no result fits (bisection over a lower bound of the need that
+    grows with the side: the finest scale, one history entry, and for a tiled pass the
+    full-size images alone, with a tile of nothing)."""
+    w, h = plan_.output_size
+
+    def least(side) -> int:
+        rw, rh = images.fit_longest(w, h, side)
+        whole = memory.estimate_bytes(net, (rh, rw), (), 1)
+        tiled = memory.tiled_bytes(net, (rh, rw), (1, 1), 1, req.content_layer)
+        return min(whole, tiled) + plan_.decode_bytes
+
     lo, hi = MIN_SIDE, max(w, h)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        scales, steps = _schedule(req, images.fit_longest(w, h, mid), plan_.scale_iterations)
-        if _job_need(net, req, plan_, scales, steps, have)[1] <= 0.9 * have:
-            lo = mid
-        else:
-            hi = mid - 1
+        lo, hi = (mid, hi) if least(mid) <= 0.9 * have else (lo, mid - 1)
     return lo
 
 

@@ -169,7 +169,8 @@ def plan(req: StylizeRequest, scale_iterations=None) -> Plan:
     out_w, out_h = images.fit_longest(*content_size, longest)
     if min(out_w, out_h) < MIN_SIDE:
         raise bad_input(f"at {out_w}x{out_h} the result's shorter side is under {MIN_SIDE} px, too small for "
-                        f"the network; ask for a larger --size or use a less elongated image")
+                        f"the network; ask for --size {_least_longest(content_size)} or more, or use a less "
+                        f"elongated image")
     _fit_styles(req, regions, longest)
     if out_w < content.rgb.width:  # cut down now (the same resize stylize() makes); enlarging waits for the memory check
         alpha = None if content.alpha is None else images.resize(content.alpha, (out_w, out_h))
@@ -194,6 +195,14 @@ def _longest_side(req: StylizeRequest, content_size) -> int:
         return min(max(content_size), DEFAULT_MAX_SIZE)
     _whole("--size", req.size, MIN_SIDE, " of pixels")
     return req.size
+
+
+def _least_longest(size) -> int:
+    """The smallest longest side at which an image of ``size`` has a shorter side of MIN_SIDE."""
+    longest = math.ceil(MIN_SIDE * max(size) / min(size))
+    while min(images.fit_longest(*size, longest)) < MIN_SIDE:
+        longest += 1
+    return longest
 
 
 def _fit_styles(req: StylizeRequest, regions: list, longest: int) -> None:
@@ -246,12 +255,15 @@ def _schedule(req: StylizeRequest, size, scale_iterations=None) -> tuple[list, l
     ``scale_iterations`` (a caller's own schedule, coarse → fine) replaces both: as many
     scales as it has entries, the last at ``size``, each half the next."""
     if scale_iterations is not None:
+        if len(scale_iterations) > _deepest(size):
+            raise bad_input(f"{len(scale_iterations)} scales of a {size[0]}x{size[1]} result would make the "
+                            f"coarsest under {MIN_SIDE} px on its shorter side; give at most {_deepest(size)}")
         return pyramid_scales(size, len(scale_iterations)), list(scale_iterations)
     w, h = size
     if not req.pyramid or max(w, h) < 2 * req.coarsest:
         n = 1
-    else:
-        n = 1 + int(math.log2(max(w, h) / req.coarsest))
+    else:  # halvings down to --coarsest on the longer side, but none under MIN_SIDE on the shorter
+        n = min(1 + int(math.log2(max(w, h) / req.coarsest)), _deepest(size))
     if n == 1:
         iterations = req.iterations or (SINGLE_SCALE_ITERATIONS if not req.pyramid else QUALITY_ITERATIONS)[req.quality]
         return [(w, h)], [iterations]
@@ -266,6 +278,15 @@ def _schedule(req: StylizeRequest, size, scale_iterations=None) -> tuple[list, l
     if fine and req.iterations:  # asked for: the finest scale gets exactly that many
         steps[-1] = req.iterations
     return scales, steps
+
+
+def _deepest(size) -> int:
+    """The most pyramid scales a result of ``size`` can have: each half the next, the coarsest's
+    shorter side still MIN_SIDE or more (the network's smallest input)."""
+    n = 1
+    while min(pyramid_scales(size, n + 1)[0]) >= MIN_SIDE:
+        n += 1
+    return n
 
 
 def pyramid_scales(size, n: int) -> list:
