@@ -32,7 +32,10 @@ What it does, in order (every step is skipped when already done, so running it t
 5. Self-check: ``<python> -m nst_engine doctor`` and a tiny real stylisation through the same
    command line the plug-in uses (``--progress json --watch-stdin``), its JSON events parsed.
 
-Everything created is listed in ``<prefix>/install-manifest.json``; ``--uninstall`` removes exactly that.
+Everything created is listed in ``<prefix>/install-manifest.json``; ``--uninstall`` removes exactly that,
+and only inside the places install.py installs into (the prefix, GIMP's ``plug-ins/neural-style-transfer``
+folders, the prefix's .pth file), whatever the manifest says. One install or uninstall at a time per
+prefix: a second one waits for the first.
 
 Exit codes: 0 done; 1 failed (message says why); 2 bad usage; 3 weights unavailable (offline);
 4 self-check failed; 5 no GIMP 3 profile found (everything else installed).
@@ -40,6 +43,7 @@ Exit codes: 0 done; 1 failed (message says why); 2 bad usage; 3 weights unavaila
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -50,9 +54,12 @@ from typing import Optional, Sequence
 # installer, which is also the name of a PyPA package that an interpreter may have).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nst_contract import options  # noqa: E402
+from nst_installer.check import check  # noqa: E402
 from nst_installer.common import EXIT_FAIL, InstallError  # noqa: E402
-from nst_installer.installer import Installer  # noqa: E402
+from nst_installer.installer import install  # noqa: E402
 from nst_installer.places import user_data_dir  # noqa: E402
+from nst_installer.session import Session  # noqa: E402
+from nst_installer.uninstall import uninstall  # noqa: E402
 from nst_installer.weight_files import MODELS, WEIGHT_SOURCES  # noqa: E402
 
 
@@ -107,27 +114,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("install.py needs Python 3.9 or newer", file=sys.stderr)
         return EXIT_FAIL
     args = parse_args(argv)
-    inst = Installer(args)
+    session = Session(args)
+    try:
+        with session.locked() if not args.check else contextlib.nullcontext():  # --check changes nothing
+            return run(session, args)
+    except KeyboardInterrupt:  # while waiting for another run's lock
+        print("\ninterrupted; nothing was changed", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"\nerror: cannot use the install folder {session.prefix}: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAIL
+
+
+def run(session: Session, args: argparse.Namespace) -> int:
+    """The command asked for; a failure said as a message (and what was made so far recorded)."""
     try:
         if args.uninstall:
-            return inst.uninstall()
+            return uninstall(session)
         if args.check:
-            return inst.check()
-        return inst.install()
+            return check(session)
+        return install(session)
     except InstallError as exc:
-        if not inst.dry and inst.manifest.entries:
-            inst.save()
+        if not session.dry and session.manifest.entries:
+            session.save()
         print(f"\nerror: {exc}", file=sys.stderr, flush=True)
         return exc.code
     except (subprocess.CalledProcessError, OSError) as exc:
-        if not inst.dry and inst.manifest.entries:
-            inst.save()
+        if not session.dry and session.manifest.entries:
+            session.save()
         print(f"\nerror: {exc}\nRun the same command again after fixing the cause; "
               "--uninstall removes what was made so far.", file=sys.stderr, flush=True)
         return EXIT_FAIL
     except KeyboardInterrupt:
-        if inst.manifest.entries and not inst.dry:
-            inst.save()
+        if session.manifest.entries and not session.dry:
+            session.save()
         print("\ninterrupted; run the same command again to continue", file=sys.stderr)
         return 130
 

@@ -13,5 +13,7 @@ it exactly as the plug-in does.
   ``EXIT_CODES`` and the one ``EngineError``;
 - ``process.py``  — the engine's environment and process: start, read events, cancel,
   stop (``engine_env``, ``engine_argv``, ``start_engine``, ``run_engine``, ``outcome``…);
-- ``files.py``    — ``sha256_file``: the sha256 a weights file is known by.
+- ``files.py``    — ``sha256_file``: the sha256 a weights file is known by;
+- ``calibration.py`` — the engine's calibration cache: its path, and the one validating
+  reader (``read_entries``) and atomic writer (``write_entry``) both sides use.
 """

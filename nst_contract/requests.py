@@ -4,7 +4,8 @@
 options.py. ``to_argv`` writes a request as the command's arguments, ``from_argv``
 reads them back, and ``build_parser`` is the engine's argparse parser, generated
 from the same option specs: a request crosses the process boundary without anyone
-building argv by hand, and ``from_argv(cmd, to_argv(r)) == r``.
+building argv by hand, and ``from_argv(cmd, to_argv(r)) == r``. ``option_args`` writes single
+options by name the same way (a command's settings; doctor, which has no request).
 
 Where a request holds a path, the engine also accepts a PIL image (the command line,
 of course, only paths).
@@ -222,6 +223,25 @@ def to_argv(request, always=()) -> list:
     if any(p.startswith("-") for p in positional):  # argparse would read it as an option
         return args + ["--", *positional]
     return positional + args
+
+
+def option_args(command: str, values: dict) -> list:
+    """``command``'s options by name ({"model": "vgg16", "device": "cpu"}; None left out) as
+    arguments, by their specs: the settings a front end adds to a command, and the options of a
+    command without a request (doctor). KeyError for an option the command does not have."""
+    args = []
+    for name, value in values.items():
+        opt = o.option(command, name)
+        if value is None:
+            continue
+        if opt.positional:
+            raise ValueError(f"{command}'s {name} is positional: give it with to_argv")
+        if opt.kind in ("flag", "no_flag"):
+            args += [opt.flags[-1]] if bool(value) == (opt.kind == "flag") else []
+            continue
+        for text in _texts(opt, value):
+            args += [f"{opt.flags[0]}={text}"] if text.startswith("-") else [opt.flags[0], text]
+    return args
 
 
 def from_argv(command: str, argv) -> object:

@@ -9,6 +9,8 @@ import sys
 
 from PIL import Image, ImageDraw
 
+from nst_contract import calibration
+
 DOCTOR = {"command": "doctor"}  # every event of this command says so, the smoke run's too
 
 
@@ -76,7 +78,7 @@ def _calibrate(args, reporter) -> None:
     req = StylizeRequest(content=None, model=args.model, weights=args.weights, precision=args.precision,
                          layout=args.layout)
     chosen = network(req, devices.pick(args.device), fresh=True)[2]
-    reporter.emit({"event": "calibration", **DOCTOR, **chosen.to_event(), "cache": str(numerics.cache_path())})
+    reporter.emit({"event": "calibration", **DOCTOR, **chosen.to_event(), "cache": str(calibration.cache_path())})
     if reporter.__class__.__name__ != "JsonReporter":
         for line in numerics.describe(chosen):
             print(f"{'':>15}  {line}" if line.startswith(" ") else f"{'numerics':>15}: {line}")

@@ -5,7 +5,8 @@ tensor cores, and emulated, many times slower, on a CPU without bf16 instruction
 channels-last convolutions win on some CPUs and lose on others). So a short calibration times
 a few forward+backward passes of the network the run uses, in every candidate, on the device in
 use, and the result is cached per (device model, torch version, network, threads) in
-``<cache>/gimp-neural-style/calibration.json``. ``--precision`` / ``--layout`` override it.
+``<cache>/gimp-neural-style/calibration.json`` (nst_contract.calibration reads and writes it).
+``--precision`` / ``--layout`` override it.
 
 bfloat16 is used only inside the VGG's layers (an autocast region, vgg.py); the network's
 outputs, Gram matrices, losses and the optimiser's state stay float32.
@@ -13,20 +14,16 @@ outputs, Gram matrices, losses and the optimiser's state stay float32.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import platform
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 
+from nst_contract import calibration
+
 from .errors import bad_input
 from .request import AUTO, DEFAULT_MAX_SIZE, LAYOUTS, PRECISIONS
-CACHE_ENV = "NST_CACHE_DIR"  # overrides the cache folder (tests isolate themselves with it)
-CACHE_FILE = "calibration.json"
 # Longest side of the calibration image: the default pyramid's coarse scale, large enough
 # that the convolutions dominate as at the sizes people use, small enough to take a few
 # seconds on a 2-core CPU.
@@ -66,55 +63,6 @@ def check_choices(precision: str, layout: str) -> None:
     for name, value, choices in (("--precision", precision, PRECISIONS), ("--layout", layout, LAYOUTS)):
         if value != AUTO and value not in choices:
             raise bad_input(f"{name} must be one of {AUTO}, {', '.join(choices)}; got {value!r}")
-
-
-# ----------------------------------------------------------------------------- the cache
-
-
-def cache_dir(environ=None) -> Path:
-    """``$NST_CACHE_DIR``, else the platform's user cache folder + gimp-neural-style."""
-    environ = os.environ if environ is None else environ
-    if environ.get(CACHE_ENV):
-        return Path(environ[CACHE_ENV])
-    if os.name == "nt" and environ.get("LOCALAPPDATA"):
-        base = Path(environ["LOCALAPPDATA"])
-    elif platform.system() == "Darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "gimp-neural-style"
-
-
-def cache_path(environ=None) -> Path:
-    return cache_dir(environ) / CACHE_FILE
-
-
-def load_cache(path: Path) -> dict:
-    """The cached calibrations, {} when there are none or the file is unreadable (it is only a cache)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) and isinstance(data.get("entries"), dict) else {}
-
-
-def save_entry(path: Path, key: str, entry: dict) -> None:
-    """Add one calibration to the cache file, atomically; a cache that cannot be written is skipped."""
-    path = Path(path)
-    data = load_cache(path) or {"entries": {}}
-    data["entries"][key] = entry
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".calibration-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(data, fh, indent=1)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError:
-        pass
 
 
 # ----------------------------------------------------------------------------- what is measured
@@ -258,8 +206,8 @@ def resolve(net, device: torch.device, model: str, precision: str = AUTO, layout
         set_numerics(net, precision, layout)
         return Numerics(precision, layout, "forced")
     key = cache_key(device, net, model)
-    path = cache_path(environ)
-    entry = None if fresh else load_cache(path).get("entries", {}).get(key)
+    path = calibration.cache_path(environ)
+    entry = None if fresh else calibration.read_entries(path).get(key)
     how = "cached"
     if not _valid(entry):
         table, size = measure(net, device, list(net_layers(net)))
@@ -267,12 +215,12 @@ def resolve(net, device: torch.device, model: str, precision: str = AUTO, layout
                  "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         entry["choice"] = list(choose(table))
         entry["estimates"], entry["size_limit"] = estimates(entry), DEFAULT_MAX_SIZE
-        save_entry(path, key, entry)
+        calibration.write_entry(path, key, entry)
         how = "measured"
     elif set(entry.get("estimates", {}).get("draft", {})) != {str(side) for side in ESTIMATE_SIDES}:
         # a cache from an engine with other schedules: redo the sums (the plug-in reads the limit too)
         entry["estimates"], entry["size_limit"] = estimates(entry), DEFAULT_MAX_SIZE
-        save_entry(path, key, entry)
+        calibration.write_entry(path, key, entry)
     chosen = choose(entry["table"], precision, layout)
     if precision != AUTO:
         how = f"forced precision, {how} layout"
@@ -284,11 +232,10 @@ def resolve(net, device: torch.device, model: str, precision: str = AUTO, layout
 
 
 def _valid(entry) -> bool:
-    try:
-        return (len(entry["table"]) == len(PRECISIONS) * len(LAYOUTS) and entry["size"][0] == CALIBRATION_SIDE
-                and all(r["precision"] in PRECISIONS and r["layout"] in LAYOUTS for r in entry["table"]))
-    except (TypeError, KeyError):
-        return False
+    """A cache entry (already of the contract's shape, or None) that this engine can use: every
+    candidate in the table, timed at today's calibration size."""
+    return (entry is not None and len(entry["table"]) == len(PRECISIONS) * len(LAYOUTS)
+            and entry["size"][0] == CALIBRATION_SIDE)
 
 
 def net_layers(net) -> list:

@@ -1,11 +1,12 @@
-"""The install's proof: ``doctor`` and a tiny real stylisation, run the way the plug-in runs the engine.
+"""The install's proof: ``doctor`` and a tiny real stylisation, run the way the plug-in runs the engine:
+through the contract (nst_contract.process and requests), which the plug-in builds its engine
+commands with, and nothing of the plug-in itself.
 """
 from __future__ import annotations
 
 import re
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import zlib
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 from nst_contract import process
+from nst_contract.options import DEFAULT_STRENGTH
 from nst_contract.plugin_config import Config
+from nst_contract.requests import StylizeRequest, option_args, to_argv
 
-from .common import PLUGIN_SRC
 from .environments import probe_python
 
 
@@ -50,25 +52,19 @@ class CheckResult:
         self.lines.append(line)
 
 
-def plugin_modules():
-    """The plug-in's own modules (plugin/neural-style-transfer/, standard library and the contract
-    only): the self-check builds the engine's command line, environment and working folder with
-    them, so it runs the engine exactly as the plug-in does."""
-    if str(PLUGIN_SRC) not in sys.path:
-        sys.path.insert(0, str(PLUGIN_SRC))
-    import nst_client
-    import nst_config
-    import nst_jobs
-    return nst_config, nst_jobs, nst_client
-
-
 def plugin_config(python: Path, *, model: str, weights: Optional[Path], device: str,
-                  engine_path: Optional[Path]):
+                  engine_path: Optional[Path]) -> Config:
     """The plug-in's Config as install.py writes it into nst-config.json (the engine's own
     interpreter, also for a Flatpak GIMP, whose launcher cannot run outside the sandbox)."""
     return Config(path="<self-check>", engine_python=str(python),
                   engine_path=str(engine_path) if engine_path else None,
                   weights=str(weights) if weights else None, model=model, device=device)
+
+
+def settings_args(cfg: Config, command: str) -> List[str]:
+    """The config's settings as the plug-in adds them to every command, by the option specs."""
+    return option_args(command, {"model": cfg.model, "weights": cfg.weights, "device": cfg.device,
+                                 "threads": cfg.threads})
 
 
 def self_check(python: Path, *, model: str, weights: Optional[Path], device: str = "auto",
@@ -78,7 +74,7 @@ def self_check(python: Path, *, model: str, weights: Optional[Path], device: str
     with tempfile.TemporaryDirectory(prefix="nst-selfcheck-") as tmp:
         if not check_engine_code(result, python, expect_engine):
             return result
-        # the plug-in starts the engine in its engine folder (nst_client.popen_kwargs): so do we
+        # the plug-in starts the engine in its engine folder (nst_contract.process.popen_kwargs): so do we
         cfg = plugin_config(python, model=model, weights=weights, device=device,
                             engine_path=Path(expect_engine).parent if expect_engine else None)
         if not run_doctor(result, cfg, tmp, timeout=timeout):
@@ -106,17 +102,29 @@ def check_engine_code(result: CheckResult, python: Path, expect_engine: Optional
     return True
 
 
-def run_doctor(result: CheckResult, cfg, tmp: str, *, timeout: float) -> bool:
+def doctor_argv(cfg: Config) -> List[str]:
+    """``doctor`` with the config's settings; its report is for people (no JSON progress)."""
+    return [cfg.engine_python, "-m", process.ENGINE_MODULE, "doctor", *settings_args(cfg, "doctor")]
+
+
+def stylisation_argv(cfg: Config, content: Path, style: Path, out: Path) -> List[str]:
+    """The plug-in's command line for a 64 px draft of ``content`` in ``style``: the request with
+    the fields the plug-in always writes (its preset and dialog settings), JSON progress and
+    cancel on stdin EOF (process.engine_argv), then the config's settings."""
+    request = StylizeRequest(content=str(content), styles=[str(style)], output=str(out), size=64, quality="draft",
+                             iterations=5, strength=DEFAULT_STRENGTH, seed=0)
+    args = to_argv(request, always=("quality", "strength", "preserve_color", "seed"))
+    return process.engine_argv(cfg.engine_python, "stylize", args, settings_args(cfg, "stylize"))
+
+
+def run_doctor(result: CheckResult, cfg: Config, tmp: str, *, timeout: float) -> bool:
     """The engine's ``doctor`` in the plug-in's environment and folder: True when it passes
     (its report's end is noted)."""
-    _config, _jobs, nst_client = plugin_modules()
-    cmd = [cfg.engine_python, "-m", "nst_engine", "doctor", "--model", cfg.model, "--device", cfg.device]
-    if cfg.weights:
-        cmd += ["--weights", cfg.weights]
+    cmd = doctor_argv(cfg)
     t0 = time.monotonic()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                              env=nst_client.engine_env(cfg), **nst_client.popen_kwargs(cfg, tmp))
+                              env=process.engine_env(cfg.env), **process.popen_kwargs(cfg.engine_path, tmp))
     except subprocess.TimeoutExpired:
         result.fail(f"doctor did not finish within {timeout:.0f} s: {' '.join(cmd)}")
         return False
@@ -129,19 +137,17 @@ def run_doctor(result: CheckResult, cfg, tmp: str, *, timeout: float) -> bool:
     return True
 
 
-def tiny_stylisation(result: CheckResult, cfg, tmp: Path, *, timeout: float) -> None:
-    """A 64 px draft through the plug-in's own command line (nst_jobs.build_argv), environment
-    and working folder (nst_client), run by the contract's process; its events checked."""
-    _config, nst_jobs, nst_client = plugin_modules()
+def tiny_stylisation(result: CheckResult, cfg: Config, tmp: Path, *, timeout: float) -> None:
+    """A 64 px draft through the command line the plug-in uses (a request written by the
+    contract's to_argv, --progress json --watch-stdin), environment and working folder, run by
+    the contract's process; its events checked."""
     content, style, out = tmp / "content.png", tmp / "style.png", tmp / "out.png"
     write_png(content, 64, 48, lambda x, y: (40 + 3 * x, 60 + 3 * y, 200 - 2 * x))
     write_png(style, 64, 64, lambda x, y: (230, 180, 20) if (x // 8 + y // 8) % 2 else (20, 40, 160))
-    job = nst_jobs.Job(content=str(content), style=str(style), output=str(out), layer_size=(64, 48),
-                       preset="draft", size=64, iterations=5, seed=0)
-    cmd = nst_jobs.build_argv(cfg, job)
+    cmd = stylisation_argv(cfg, content, style, out)
     t0 = time.monotonic()
-    run = process.run_engine(cmd, nst_client.engine_env(cfg), None,
-                             popen_kw=nst_client.popen_kwargs(cfg, str(tmp)), timeout=timeout)
+    run = process.run_engine(cmd, process.engine_env(cfg.env), None,
+                             popen_kw=process.popen_kwargs(cfg.engine_path, str(tmp)), timeout=timeout)
     result.events = run.events
     problems = stylisation_problems(run.returncode, run.events, run.bad, out)
     if run.timed_out:

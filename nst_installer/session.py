@@ -6,17 +6,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
-from .common import MANIFEST_NAME, say
+from . import prefix_lock
+from .common import MANIFEST_NAME, say, warn
 from .manifest import Manifest
 from .places import user_data_dir
 
 
-class Session():
-    """The run's arguments, prefix and manifest; every step below is a method of one Installer that
-    inherits this, so the steps record into the same manifest and honour the same --dry-run."""
+class Session:
+    """The run's arguments, prefix and manifest, and the file operations every step uses: each step
+    (weights_step, engine_step, plugin_step, ... : plain functions) takes the one Session of the
+    run, so the steps record into the same manifest and honour the same --dry-run."""
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -26,12 +29,49 @@ class Session():
         self.report: List[Tuple[str, str]] = []
         self.base_python: Optional[str] = None  # what makes the engine's environment
         self.weights_info: Dict[str, str] = {}  # weights_source, weights_sha256: config and manifest
+        self.made_for_lock: List[Path] = []  # the prefix (and parents) made to lock it: recorded at the first save
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """This run alone on the prefix (install, uninstall; prefix_lock.py), the manifest read
+        once it is; folders made for the lock are removed again when nothing was saved there."""
+        if self.dry:
+            yield
+            return
+
+        def waiting() -> None:
+            say(f"another install.py is changing {self.prefix}; waiting for it to finish (Ctrl+C stops this one) ...")
+        with prefix_lock.locked(self.prefix, waiting) as made:
+            self.made_for_lock = made
+            self.manifest = Manifest(self.manifest.path)  # as the other run left it
+            try:
+                yield
+            finally:
+                if not self.manifest.path.exists():
+                    prefix_lock.remove_empty(made)
+
+    def repair_manifest(self) -> None:
+        """Install with a damaged manifest: what is valid of it is kept (the next save writes only
+        that); an unreadable one is kept beside it for reference and a new one begun."""
+        m = self.manifest
+        for problem in m.problems:
+            warn(f"{m.path}: {problem}")
+        if not m.unreadable or self.dry:
+            return
+        kept = m.path.with_name(m.path.name + ".damaged")
+        os.replace(m.path, kept)
+        warn(f"the manifest {m.path} could not be read: kept as {kept}; this run writes a new one (folders "
+             "that were there before this run are recorded as such: --uninstall keeps them)")
+        self.manifest = Manifest(m.path)
+        self.manifest.add(kept, "file", True, "the damaged manifest, kept for reference")
 
     # -- helpers that honour --dry-run and record what they create
     def save(self) -> None:
         """Write the manifest (after every step, so an interrupted install can be undone)."""
         if self.dry:
             return
+        for d in self.made_for_lock:
+            self.manifest.add(d, "dir", True, "install folder" if d == self.prefix else "folder")
         self.mkdir(self.prefix, "install folder")
         self.manifest.add(self.manifest.path, "file", True, "this manifest")
         self.manifest.save()
@@ -75,7 +115,9 @@ class Session():
             if new.exists():
                 shutil.rmtree(new)
             shutil.copytree(src, new, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            if target.exists():
+            if target.is_symlink():  # a link put in place of our copy: replaced, its target untouched
+                target.unlink()
+            elif target.exists():
                 shutil.rmtree(target)
             os.replace(new, target)
         # the package folder is wholly ours (replaced on every run); the folder holding it is not

@@ -3,13 +3,11 @@ estimates per preset (the engine's calibration for this computer, else typical t
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import sys
 from typing import Optional, Tuple
 
-from nst_contract import events
+from nst_contract import calibration, events
 from nst_jobs import PRESETS, result_size
 
 
@@ -23,27 +21,7 @@ PRESET_TIMES_TEXT = ("Typical times on a 2-core CPU for a 1024 x 768 photo: draf
                      "about 1.5 min, balanced about 4 min, best about 12 min (the layer at its own\n"
                      "size: a larger layer takes longer; a GPU is much faster).\n"
                      "Cancel in the progress bar stops the engine; the image stays as it was.")
-# The engine's calibration cache (nst_engine/numerics.py writes it; same folder rule, checked by
-# tests/plugin/test_nst_client.py): its per-machine time estimates replace the typical times above.
-CALIBRATION_ENV = "NST_CACHE_DIR"
-CALIBRATION_FILE = "calibration.json"
 PROGRESS_TITLES = {"stylize": "Neural style transfer", "visualize": "Visualize network units"}
-
-
-def calibration_file(environ: Optional[dict] = None) -> str:
-    """Where the engine caches its calibration (the rule of nst_engine.numerics.cache_dir)."""
-    environ = os.environ if environ is None else environ
-    if environ.get(CALIBRATION_ENV):
-        base = environ[CALIBRATION_ENV]
-    else:
-        if os.name == "nt" and environ.get("LOCALAPPDATA"):
-            root = environ["LOCALAPPDATA"]
-        elif sys.platform == "darwin":
-            root = os.path.join(os.path.expanduser("~"), "Library", "Caches")
-        else:
-            root = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        base = os.path.join(root, "gimp-neural-style")
-    return os.path.join(base, CALIBRATION_FILE)
 
 
 def _about(seconds: float) -> str:
@@ -58,25 +36,29 @@ def preset_times_text(model: Optional[str] = None, device: Optional[str] = None,
                       environ: Optional[dict] = None, layer_size: Optional[Tuple[int, int]] = None) -> str:
     """The dialog's times: the engine's estimates for this computer when it has calibrated here
     (``doctor``, the installer's self-check or the first run do), for ``layer_size`` (w, h) at
-    each preset's size (else for a 1024 x 768 photo), or else the typical times."""
-    try:
-        with open(calibration_file(environ), "r", encoding="utf-8") as f:
-            entries = json.load(f)["entries"].values()
-        mine = [e for e in entries if e.get("model") == (model or "vgg19") and e.get("estimates")
-                and device in (None, "auto", e.get("device"))]
-        newest = max(mine, key=lambda e: str(e.get("measured_at", "")))
-        w, h = layer_size or (1024, 768)
-        limit = int(newest.get("size_limit") or max(w, h))
-        times = []
-        for name, (quality, _cap) in PRESETS.items():
-            longest = min(result_size(w, h, 0, name), limit)
-            seconds = estimate_seconds(newest["estimates"][quality], w, h, longest)
-            at = f" at {longest} px" if longest < max(w, h) else ""
-            times.append(f"{name} about {_about(seconds)}{at}")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, ZeroDivisionError):
+    each preset's size (else for a 1024 x 768 photo), or else the typical times. The cache's
+    entries come validated from the contract's reader; what they add up to is checked here."""
+    entries = calibration.read_entries(calibration.cache_path(environ)).values()
+    mine = [e for e in entries if e["model"] == (model or "vgg19") and e.get("estimates")
+            and device in (None, "auto", e["device"])]
+    if not mine:
         return PRESET_TIMES_TEXT
+    newest = max(mine, key=lambda e: e["measured_at"])
+    w, h = layer_size or (1024, 768)
+    limit = newest.get("size_limit") or max(w, h)
+    times = []
+    for name, (quality, _cap) in PRESETS.items():
+        longest = min(result_size(w, h, 0, name), limit)
+        try:
+            seconds = estimate_seconds(newest["estimates"][quality], w, h, longest)
+        except (KeyError, ValueError, ArithmeticError):
+            return PRESET_TIMES_TEXT
+        if not 0 <= seconds <= calibration.MAX_SECONDS:  # NaN included
+            return PRESET_TIMES_TEXT
+        at = f" at {longest} px" if longest < max(w, h) else ""
+        times.append(f"{name} about {_about(seconds)}{at}")
     what = f"this {w} x {h} layer" if layer_size else "a 1024 x 768 photo"
-    text = (f"Estimated for this computer (measured {str(newest.get('measured_at', ''))[:10]}), {what}:\n"
+    text = (f"Estimated for this computer (measured {newest['measured_at'][:10]}), {what}:\n"
             f"{', '.join(times)} (plus a few s to start).\n")
     if layer_size and max(w, h) > limit:
         text += (f"The layer is larger than {limit} px: it is computed at {limit} px (or the largest size "

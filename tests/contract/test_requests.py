@@ -8,7 +8,7 @@ import pytest
 from nst_contract import options as o
 from nst_contract.events import EngineError
 from nst_contract.requests import (REQUESTS, Region, StylizeRequest, VisualizeRequest, build_parser, from_argv,
-                                   to_argv)
+                                   option_args, to_argv)
 
 STYLIZE_CASES = [
     StylizeRequest(content="c.png", output="o.png", styles=["s.jpg"]),
@@ -119,3 +119,17 @@ def test_shared_facts():
     assert o.MIN_SIDE == 32 and o.POOLINGS == ("max", "avg") and o.QUALITIES == ("draft", "balanced", "best")
     assert o.option("stylize", "pooling").choices is o.POOLINGS is o.option("visualize", "pooling").choices
     assert o.option("visualize", "size").maximum == o.MAX_SIZE
+
+
+def test_option_args_say_single_options_as_the_parser_reads_them():
+    args = option_args("doctor", {"model": "vgg16", "weights": "/w/-odd.pth", "device": "cpu", "threads": None})
+    assert args == ["--model", "vgg16", "--weights", "/w/-odd.pth", "--device", "cpu"]
+    parsed = build_parser().parse_args(["doctor", *args])
+    assert (parsed.model, parsed.weights, parsed.device, parsed.threads) == ("vgg16", "/w/-odd.pth", "cpu", None)
+    assert option_args("stylize", {"pyramid": False, "watch_stdin": True, "seed": -3}) == [
+        "--no-pyramid", "--watch-stdin", "--seed=-3"]
+    assert option_args("stylize", {"pyramid": True, "watch_stdin": False}) == []
+    with pytest.raises(KeyError):
+        option_args("doctor", {"strength": 0.5})
+    with pytest.raises(ValueError, match="positional"):
+        option_args("stylize", {"content": "c.png"})
