@@ -17,9 +17,10 @@ from nst_contract.events import Error
 from nst_contract.options import PROGRESS_KINDS
 from nst_contract.requests import build_parser, request_from_args
 
-from . import cancel as cancel_mod
-from .errors import EXIT_CODES, EngineError
-from .events import make_reporter
+from nst_contract.events import EXIT_CODES, EngineError
+
+from .services import cancel as cancel_mod
+from .services.reporters import make_reporter
 
 # command -> "module:function" (relative to this package), called as function(args, reporter, token) -> status
 HANDLERS = {

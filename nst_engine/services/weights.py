@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import EngineError
+from nst_contract.events import EngineError
 from .vgg import MODELS, VGGFeatures, architecture
 
 
@@ -159,7 +159,7 @@ def load_features(model: str = "vgg19", weights=None, pooling: str = "max") -> t
         except Exception as exc:
             raise EngineError("weights_missing", f"cannot read weights file {path}: it {_what_file(path, exc)}. "
                               f"{EXPECTED}.") from exc
-        from . import pastiche  # imported here so that `python -m nst_engine.pastiche` runs it fresh
+        from . import pastiche  # imported here so that `python -m nst_engine.services.pastiche` runs it fresh
 
         if pastiche.is_quantized(state):
             state = pastiche.dequantize(state)

@@ -1,63 +1,49 @@
-"""What a caller asks for, what it hears while waiting, what it gets; and the engine's tuning.
+"""The pyramid, its iterations and the cost model: how long each part of a job takes, relatively.
 
-The request (``StylizeRequest``, ``Region``), its defaults and limits and the events
-(``Started``, ``Progress``) are the contract's (nst_contract), shared with the plug-in;
-they are re-exported here for the engine's modules. What stays here is the engine's
-own: the tile sizes, the iteration schedules, and the result it hands back in-process.
+The scales and their steps are the contract's (nst_contract.iterations: the plug-in states the
+same schedules in its dialog); here they are read off a request, and turned into costs. A
+cost is pixels through the network: a step's cost makes the progress fraction and ETA
+(coarse_to_fine.py) and the time estimates the plug-in shows (numerics.estimates).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from nst_contract import iterations
+from nst_contract.options import fit_longest
+from nst_contract.requests import StylizeRequest
 
-from nst_contract.events import Done, Progress, Started
-from nst_contract.options import (AUTO, DEFAULT_COARSEST, DEFAULT_CONTENT_LAYER, DEFAULT_CONTENT_WEIGHT,
-                                  DEFAULT_MAX_SIZE, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,
-                                  LAYOUTS, PRECISIONS, QUALITIES)
-from nst_contract.requests import Region, StylizeRequest
-
-__all__ = ["AUTO", "DEFAULT_COARSEST", "DEFAULT_CONTENT_LAYER", "DEFAULT_CONTENT_WEIGHT", "DEFAULT_MAX_SIZE",
-           "DEFAULT_STYLE_LAYERS", "DEFAULT_STYLE_WEIGHT", "DEFAULT_TV_WEIGHT", "LAYOUTS", "PRECISIONS",
-           "TILE_SIZE", "MIN_TILE_SIZE", "QUALITY_ITERATIONS", "COARSE_SHARE", "DETAIL_SIDE", "FINE_ITERATIONS",
-           "SINGLE_SCALE_ITERATIONS", "strength_to_style_weight", "Region", "StylizeRequest", "Started",
-           "Progress", "StylizeResult"]
-
-# Tiles: a scale whose whole-image pass does not fit in the memory measured free is computed
-# tile by tile (tiles.py), with cores of TILE_SIZE px, halved down to MIN_TILE_SIZE until it fits.
-TILE_SIZE = 1024
-MIN_TILE_SIZE = 256
-
-# Iterations at the finest scale. Each coarser scale gets COARSE_SHARE of that: the
-# coarse scales only have to lay out the large shapes (big swirls, where the colour
-# masses go). More coarse iterations do not help the full-size result, because the
-# fine texture they build is lost when the image is upsampled (measured at 512 px,
-# README "Benchmarks": 200/100/50 iterations at 128/256/512 px ran 93 s and ended
-# above the objective that 30/50 at 256/512 px reached after 54.5 s).
-QUALITY_ITERATIONS = dict(zip(QUALITIES, (20, 50, 150)))
-COARSE_SHARE = 0.6
-# Scales above DETAIL_SIDE only refine the detail the coarser scales laid out, and each of their
-# steps costs 4x the previous scale's: the first such scale gets FINE_ITERATIONS[quality] and
-# each further doubling half as many (at least 1). A 2048 px balanced run: 30/30/6/3 at
-# 256/512/1024/2048 px, so most of the time goes where it is cheap (README "Full size").
-DETAIL_SIDE = 512
-FINE_ITERATIONS = dict(zip(QUALITIES, (2, 6, 20)))
-SINGLE_SCALE_ITERATIONS = dict(zip(QUALITIES, (100, 300, 600)))
+from . import tiles
 
 
-def strength_to_style_weight(strength: float) -> float:
-    """0..1 slider → style weight, log-scaled: 0.5 is the default, each ±1/3 is ×10."""
-    return DEFAULT_STYLE_WEIGHT * 10 ** (3.0 * (strength - 0.5))
+def schedule(req: StylizeRequest, size, scale_iterations=None) -> tuple[list, list]:
+    """(pyramid scales coarse → fine, iterations at each) of ``req`` at result ``size`` (w, h);
+    ``scale_iterations``: a caller's own iterations per scale instead (benchmarks/schedules.py)."""
+    return iterations.schedule(size, req.quality, req.iterations, req.coarsest, req.pyramid, scale_iterations)
 
 
-@dataclass
-class StylizeResult:
-    """``stylize()``'s answer in-process (the image itself); its ``done`` event for the others."""
+def style_sizes(regions, style_scale: float, longest: int) -> list:
+    """(h, w) of every region's style image as seen when the result's longest side is ``longest``."""
+    return [fit_longest(*s.size, round(longest * style_scale))[::-1] for r in regions for s in r.styles]
 
-    image: object  # PIL image, as written
-    output: object
-    seconds: float
-    loss: dict
-    size: tuple
 
-    def to_event(self) -> dict:
-        return Done(str(self.output) if self.output else None, round(self.seconds, 3), self.loss,
-                    list(self.size)).to_event()
+def step_cost(size, tile) -> float:
+    """Relative cost of one optimisation step: pixels through the network, and for a tiled
+    scale its halos and the extra forward pass that sums the whole image's Grams (tiles.py)."""
+    w, h = size
+    if tile is None:
+        return float(w * h)
+    crops = tiles.layout((h, w), tile)
+    return 4 / 3 * sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in (t.crop for t in crops))
+
+
+def closing_cost(size, tile) -> float:
+    """Relative cost of a tiled scale's closing evaluation of its image (the objective it ends
+    with: one forward per tile, a quarter of a step). Untiled, it is one forward of seconds and
+    not counted."""
+    return step_cost(size, tile) / 4 if tile else 0.0
+
+
+def setup_cost(size, tile, style_hws) -> float:
+    """Relative cost (``step_cost``'s unit) of a scale's setup: one forward pass (≈ 1/3 of a
+    forward+backward) of each style image and of the content, with halos when tiled."""
+    pixels = sum(h * w for h, w in style_hws) + size[0] * size[1]
+    return pixels / 3 * (step_cost(size, tile) * 3 / 4 / (size[0] * size[1]) if tile else 1)
