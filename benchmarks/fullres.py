@@ -28,7 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image  # noqa: E402
 
-from nst_engine import StylizeRequest, stylize, tiles  # noqa: E402
+from nst_contract.requests import StylizeRequest  # noqa: E402
+from nst_engine import stylize  # noqa: E402
+from nst_engine.transfer import tiles  # noqa: E402
 
 SHARED = Path(os.environ.get("NST_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 

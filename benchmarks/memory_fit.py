@@ -26,7 +26,9 @@ sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench!r})
 from pathlib import Path
 import tempfile
-from nst_engine import StylizeRequest, stylize, devices
+from nst_contract.requests import StylizeRequest, devices
+from nst_engine import stylize
+from nst_engine.services import devices
 import fullres
 devices.available_bytes = lambda device: None  # no guard: always the whole image
 args = json.loads({args!r})

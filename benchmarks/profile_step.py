@@ -21,7 +21,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest, stylize  # noqa: E402
+from nst_contract.requests import StylizeRequest  # noqa: E402
+from nst_engine import stylize  # noqa: E402
 from speed import SHARED  # noqa: E402
 
 # Operator name patterns → group; first match wins. Self times are summed per group.

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest  # noqa: E402
+from nst_contract.requests import StylizeRequest  # noqa: E402
 from speed import SHARED, time_to_reach, timed_run  # noqa: E402
 
 

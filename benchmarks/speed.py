@@ -37,9 +37,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from nst_engine import StylizeRequest, stylize  # noqa: E402
-from nst_engine.transfer import Objective, network, plan  # noqa: E402
-from nst_engine import devices, images, numerics  # noqa: E402
+from nst_contract.options import fit_longest  # noqa: E402
+from nst_contract.requests import StylizeRequest  # noqa: E402
+from nst_engine import stylize  # noqa: E402
+from nst_engine.transfer.objective import Objective  # noqa: E402
+from nst_engine.transfer.planning import load_inputs  # noqa: E402
+from nst_engine.transfer.reuse import network  # noqa: E402
+from nst_engine.services import devices, images  # noqa: E402
+from nst_engine.transfer import numerics  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("NST_SHARED", HERE.parent.parent / "shared"))
@@ -116,14 +121,14 @@ def nominal_peak_gflops():
 
 def step_flops_and_time(req, repeats=5):
     """FLOPs and median wall time of one objective evaluation + backward at full size."""
-    p = plan(req)
+    p = load_inputs(req)
     device = devices.pick(req.device)
     net, _, chosen = network(req, device)  # the network exactly as stylize() runs it
     w, h = p.output_size
     content = images.to_tensor(images.resize(p.content.rgb, (w, h))).to(device)
     style = images.to_tensor(images.resize(p.regions[0].styles[0],
-                                           images.fit_longest(*p.regions[0].styles[0].size, max(w, h)))).to(device)
-    objective = Objective(net, req, p, content, [[style]], [None])
+                                           fit_longest(*p.regions[0].styles[0].size, max(w, h)))).to(device)
+    objective = Objective(net, p.objective, content, [[style]], [None])
     x = content.clone().requires_grad_(True)
     with FlopCounterMode(display=False) as counter:
         objective(x)[0].backward()

@@ -26,9 +26,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from nst_engine import images as images_mod  # noqa: E402
+from nst_contract.options import fit_longest  # noqa: E402
+from nst_engine.services import images as images_mod  # noqa: E402
 from nst_engine.visualize.backends import OnnxScanner, TorchScanner  # noqa: E402
-from nst_engine.weights import load_features  # noqa: E402
+from nst_engine.services.weights import load_features  # noqa: E402
 
 
 def _images(size: int) -> list:
@@ -43,7 +44,7 @@ def _images(size: int) -> list:
         pass
     out = []
     for pic in pics:
-        w, h = images_mod.fit_longest(*pic.size, size)
+        w, h = fit_longest(*pic.size, size)
         out.append(images_mod.to_tensor(images_mod.resize(pic, (w, h))))
     return out
 

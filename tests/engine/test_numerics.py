@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from engine_helpers import tiny_vgg
-from nst_engine import StylizeRequest, numerics, stylize
+from nst_contract.requests import StylizeRequest
+from nst_engine import stylize
+from nst_engine.transfer import numerics
 from nst_engine.cli import main
 
 

@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 
 from engine_helpers import noise_image
-from nst_engine import StylizeRequest, cli, stylize
+from nst_contract.requests import StylizeRequest
+from nst_engine import cli, stylize
 from nst_engine.transfer import reuse as reuse_mod  # Reuse, and where the network is loaded
-from nst_engine.cancel import CancelToken
-from nst_engine.serve import SNAPSHOT_SUFFIX, Job, Server, parse_line
+from nst_engine.services.cancel import CancelToken
+from nst_engine.serve import SNAPSHOT_SUFFIX, ServeJob, Server, parse_line
 
 
 class Recorder:
@@ -229,7 +230,7 @@ def test_bad_lines_get_errors_and_serving_goes_on(tiny_network, images, tmp_path
 
 def test_parse_line():
     assert parse_line(b'{"cancel": "a"}') == ("cancel", "a")
-    assert parse_line('{"id": 3, "args": ["c.png"]}') == Job(3, ["c.png"], 0)
+    assert parse_line('{"id": 3, "args": ["c.png"]}') == ServeJob(3, ["c.png"], 0)
     for bad, fragment in ((b"{", "one JSON object"), (b'{"id": true, "args": []}', "needs an \"id\""),
                           (b'{"id": 1, "args": [], "snapshot_every": -1}', "snapshot_every")):
         with pytest.raises(Exception, match=fragment):

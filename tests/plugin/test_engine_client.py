@@ -152,13 +152,13 @@ def test_real_engine_stops_when_the_plugin_is_killed(engine_cfg, content_png, sh
 def test_dialog_times_come_from_the_engines_own_calibration(engine_cfg, tmp_path):
     """The plug-in finds the engine's calibration cache (same folder rule) and shows its estimates."""
     env = {**os.environ, "NST_CACHE_DIR": "", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    code = "from nst_engine import numerics; print(numerics.cache_path())"
+    code = "from nst_engine.transfer import numerics; print(numerics.cache_path())"
     engine_says = subprocess.run([ENGINE_PYTHON, "-c", code], env=env, capture_output=True, text=True, check=True,
                                  cwd=engine_cfg.engine_path).stdout.strip()
     assert engine_says == nst_progress.calibration_file(env)
     cache = {"NST_CACHE_DIR": str(tmp_path / "cache")}
     code = ("import torch, sys; sys.path.insert(0, 'tests/engine'); from engine_helpers import tiny_vgg; "
-            "from nst_engine import numerics; numerics.resolve(tiny_vgg(), torch.device('cpu'), 'vgg16')")
+            "from nst_engine.transfer import numerics; numerics.resolve(tiny_vgg(), torch.device('cpu'), 'vgg16')")
     subprocess.run([ENGINE_PYTHON, "-c", code], env={**os.environ, **cache}, check=True, cwd=engine_cfg.engine_path)
     text = nst_progress.preset_times_text("vgg16", "cpu", cache)
     assert text != nst_progress.PRESET_TIMES_TEXT and "Estimated for this computer" in text
