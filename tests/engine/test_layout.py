@@ -187,10 +187,13 @@ def test_imports_go_from_front_doors_to_jobs_to_services_only():
     assert upward(edges, "nst_engine") == []
 
 
-def test_no_two_engine_modules_share_a_name():
-    names = [m.rsplit(".", 1)[-1] for m, (_tree, is_package) in modules_of(REPO, "nst_engine").items()
-             if not is_package]
+def test_no_two_modules_or_classes_of_the_engine_and_the_contract_share_a_name():
+    modules = {**modules_of(REPO, "nst_engine"), **modules_of(REPO, "nst_contract")}
+    names = [m.rsplit(".", 1)[-1] for m, (_tree, is_package) in modules.items() if not is_package]
+    classes = [node.name for tree, _ in modules.values() for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    assert len(names) > 40 and len(classes) > 40
     assert sorted({n for n in names if names.count(n) > 1}) == []
+    assert sorted({n for n in classes if classes.count(n) > 1}) == []
 
 
 # ----------------------------------------------------------------------------- the rules can fail
