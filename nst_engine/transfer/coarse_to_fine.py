@@ -48,8 +48,8 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
             snapshots=None, scale_iterations=None) -> StylizeResult:
     """Stylise ``request.content``; ``on_progress`` gets ``Started`` then ``Progress`` events.
 
-    ``cancel`` (a ``CancelToken``) is checked once per optimisation step; a
-    cancelled run raises ``RunCancelled`` (services/cancel.py) and writes nothing. ``reuse`` keeps the network
+    ``cancel`` (a ``CancelToken``) is checked once per optimisation step; a cancelled run
+    raises ``RunCancelled`` (services/cancel.py) and writes nothing. ``reuse`` keeps the network
     and style Grams between calls (``serve``). ``snapshots`` = (every N steps,
     callback(Progress, PIL image)): the picture so far, for previews that show it early.
     ``scale_iterations``: iterations per scale, coarse → fine, instead of the quality's
@@ -59,8 +59,8 @@ def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse
     req = request
     check(cancel)  # a SIGTERM while torch was importing
     if req.output is not None:
-        inputs = [req.content, *req.styles, req.mask] + [p for r in req.regions for p in (*r.styles, r.mask)]
-        images.check_output_path(req.output, inputs)
+        paths = [req.content, *req.styles, req.mask] + [p for r in req.regions for p in (*r.styles, r.mask)]
+        images.check_output_path(req.output, paths)
     inputs = load_inputs(req, scale_iterations)
     device = devices.pick(req.device)
     devices.set_threads(req.threads)
