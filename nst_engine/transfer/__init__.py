@@ -13,6 +13,6 @@
 Everything in this package serves stylisation alone; what other jobs share is in ../services.
 Importing this package imports torch; ``nst_engine.stylize`` does so only on first use.
 """
-from .coarse_to_fine import StylizeResult, stylize
+from .coarse_to_fine import stylize
 
-__all__ = ["stylize", "StylizeResult"]
+__all__ = ["stylize"]

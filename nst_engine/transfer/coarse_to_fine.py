@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-
 import torch
 
-from nst_contract.events import Done, EngineError, Progress, Started
+from nst_contract.events import EngineError, Progress, Started
 from nst_contract.requests import StylizeRequest
 
 from ..services import devices, images
 from ..services.cancel import check
+from ..services.stylize_result import StylizeResult
 from ..services.weights import describe
 from . import color, optimizer
 from .objective import scale_objective, style_views
@@ -27,21 +26,6 @@ from .planning import StylizePlan, load_inputs, plan
 from .render import composite, mask_union, picture, tensor_mask
 from .reuse import Reuse, network
 from .schedule import closing_cost, setup_cost, step_cost, style_sizes
-
-
-@dataclass
-class StylizeResult:
-    """``stylize()``'s answer in-process (the image itself); its ``done`` event for the others."""
-
-    image: object  # PIL image, as written
-    output: object
-    seconds: float
-    loss: dict
-    size: tuple
-
-    def to_event(self) -> dict:
-        return Done(str(self.output) if self.output else None, round(self.seconds, 3), self.loss,
-                    list(self.size)).to_event()
 
 
 def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse | None = None,

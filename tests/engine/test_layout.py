@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROJECT = ("nst_engine", "nst_contract")
 SCANNED = ("nst_engine", "nst_contract", "tests/engine", "tests/contract", "benchmarks")
 FRONT_DOORS = ("cli", "serve", "doctor", "visualize_cli", "__main__")
-JOBS = ("transfer", "visualize")
+JOBS = ("transfer", "visualize", "instant")
 
 
 # ----------------------------------------------------------------------------- reading the source
