@@ -6,8 +6,8 @@ name used outside its module.
   another job or a front door; a service (``services/``) only services;
 - no import cycle among nst_engine's modules (imports inside functions count: they are the
   same dependency, only later);
-- no ``from module import _name`` and no ``module._name`` of a project module (nst_engine,
-  nst_contract) anywhere in the engine, the contract, their tests and the benchmarks.
+- no ``from module import _name`` and no ``module._name`` of one of the checkout's modules
+  anywhere in it: engine, contract, plug-in, installer, tests and benchmarks.
 
 Each rule is also run on a small made-up package that breaks it, so a checker that sees
 nothing cannot pass.
@@ -18,8 +18,6 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT = ("nst_engine", "nst_contract")
-SCANNED = ("nst_engine", "nst_contract", "tests/engine", "tests/contract", "benchmarks")
 FRONT_DOORS = ("cli", "serve", "doctor", "visualize_cli", "__main__")
 JOBS = ("transfer", "visualize", "instant")
 
@@ -66,19 +64,19 @@ def imports_of(module: str, tree, is_package: bool, known) -> list:
 
 
 def private_uses(files: dict, known) -> list:
-    """'file:line name' for each private name of a project module used outside it."""
+    """'file:line name' for each private name of one of the ``known`` modules used outside it."""
     found = []
     for label, (module, tree, is_package) in files.items():
         aliases = {}  # local name -> project module it is bound to
         for imported, name, line in imports_of(module, tree, is_package, known):
-            if not imported.startswith(PROJECT):
+            if imported not in known:
                 continue
             if name is not None and name.startswith("_") and not name.startswith("__"):
                 found.append(f"{label}:{line} imports {name} from {imported}")
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    if alias.name.startswith(PROJECT):
+                    if alias.name in known:
                         aliases[alias.asname or alias.name.split(".")[0]] = alias.name
             elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
                 base = _base(module, is_package, node)
@@ -158,14 +156,24 @@ def upward(edges: dict, package: str) -> list:
 
 
 def _scanned_files(root: Path) -> tuple:
+    """({file: (module, tree, is_package)}, every importable module name): the whole checkout.
+
+    A folder without ``__init__.py`` (the plug-in's, the tests', the benchmarks') is on
+    sys.path where its files run, so its modules are imported by their bare names."""
     files, known = {}, set()
-    for top in SCANNED:
-        for path in sorted((root / top).rglob("*.py")):
-            parts = list(path.relative_to(root).with_suffix("").parts)
-            is_package = parts[-1] == "__init__"
-            module = ".".join(parts[:-1] if is_package else parts)
-            files[str(path.relative_to(root))] = (module, ast.parse(path.read_text(), str(path)), is_package)
-            known.add(module)
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0].startswith(".") or "__pycache__" in rel.parts:
+            continue
+        parts = list(rel.with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts = parts[:-1]
+        elif not (path.parent / "__init__.py").exists():
+            parts = parts[-1:]
+        module = ".".join(parts)
+        files[str(rel)] = (module, ast.parse(path.read_text(), str(path)), is_package)
+        known.add(module)
     return files, known
 
 

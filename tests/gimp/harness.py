@@ -349,7 +349,7 @@ def engine_python_default() -> str:
 
 # ----------------------------------------------------------------------------- cancel
 
-def _read_cmdline(pid: str) -> list[str]:
+def read_cmdline(pid: str) -> list[str]:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
@@ -384,7 +384,7 @@ class CancelWatcher(threading.Thread):
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
-            argv = _read_cmdline(pid)
+            argv = read_cmdline(pid)
             if "nst_engine" in argv and "--watch-stdin" in argv and self.match(argv):
                 return pid, argv
         return None, None
@@ -401,7 +401,7 @@ class CancelWatcher(threading.Thread):
         self.info["engine_pid"] = int(pid)
         time.sleep(self.delay_s)  # let it import torch and run a few steps
         parent = _ppid(pid)
-        pargv = _read_cmdline(parent) if parent else []
+        pargv = read_cmdline(parent) if parent else []
         self.info["parent_cmdline"] = pargv
         if not any(a.endswith("neural-style-transfer.py") for a in pargv):
             self.info["error"] = f"engine parent is not the plug-in: {pargv}"
@@ -411,10 +411,10 @@ class CancelWatcher(threading.Thread):
         self.info["engine_alive_at_kill"] = os.path.exists(f"/proc/{pid}")
         os.kill(int(parent), signal.SIGKILL)
         t = time.time()
-        while os.path.exists(f"/proc/{pid}") and _read_cmdline(pid) and time.time() - t < 60:
+        while os.path.exists(f"/proc/{pid}") and read_cmdline(pid) and time.time() - t < 60:
             time.sleep(0.1)
         self.info["engine_exit_seconds"] = round(time.time() - t, 2)
-        self.info["engine_gone"] = not (os.path.exists(f"/proc/{pid}") and _read_cmdline(pid))
+        self.info["engine_gone"] = not (os.path.exists(f"/proc/{pid}") and read_cmdline(pid))
         time.sleep(0.5)
         self.info["output_written"] = os.path.exists(out)
 

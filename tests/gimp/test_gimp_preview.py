@@ -68,7 +68,7 @@ def engine_processes():
     found = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
-            argv = harness._read_cmdline(pid)
+            argv = harness.read_cmdline(pid)
             if "nst_engine" in argv and "serve" in argv:
                 found.append((int(pid), argv))
     return found
