@@ -53,7 +53,7 @@ def installed(model: str) -> Path | None:
     """The weights install.py installed beside this copy of the engine (``<prefix>/engine/nst_engine``,
     its manifest at ``<prefix>/install-manifest.json``), so that the command line uses the same
     network as the plug-in without ``--weights``; None in a checkout or for another model."""
-    prefix = Path(__file__).resolve().parents[2]
+    prefix = Path(__file__).resolve().parents[3]  # <prefix>/engine/nst_engine/services/weights.py
     try:
         record = json.loads((prefix / "install-manifest.json").read_text())
         path = Path(record["weights"]) if record.get("model") == model else None

@@ -238,5 +238,5 @@ class _Run:
         last = k == len(self.plan.scales) - 1 and step == steps  # the result itself follows
         if (step % every == 0 or step == steps) and not last:
             out_w, out_h = self.plan.output_size
-            picture = images.resize_tensor(x.detach().clamp(0, 1), (out_h, out_w))
-            callback(progress, picture(picture, self.content_full, self.plan, self.req, self.device, (out_w, out_h)))
+            so_far = images.resize_tensor(x.detach().clamp(0, 1), (out_h, out_w))
+            callback(progress, picture(so_far, self.content_full, self.plan, self.req, self.device, (out_w, out_h)))
