@@ -13,10 +13,11 @@ parses messages; ``EngineError`` is the one exception type for them.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, Optional
+
+from .jsonlines import BadLine, read_json
 
 EXIT_CODES = {
     "internal": 1,
@@ -243,12 +244,10 @@ def parse_event(line) -> Optional[dict]:
     if not line.startswith("{"):
         return None
     try:
-        event = json.loads(line)
-    except (ValueError, RecursionError):
+        event = read_json(line)
+    except BadLine:
         return None
-    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-        return None
-    return event
+    return event if isinstance(event.get("event"), str) else None
 
 
 def typed(event: dict) -> Optional[Event]:

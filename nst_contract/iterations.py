@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .options import DEFAULT_COARSEST, QUALITIES
+from .options import DEFAULT_COARSEST, MIN_SIDE, QUALITIES
 
 # Iterations at the finest scale. Each coarser scale gets COARSE_SHARE of that: the
 # coarse scales only have to lay out the large shapes (big swirls, where the colour
@@ -36,6 +36,15 @@ def pyramid_scales(size: Tuple[int, int], n: int) -> List[Tuple[int, int]]:
     return [(max(1, round(w / 2 ** j)), max(1, round(h / 2 ** j))) for j in reversed(range(n))]
 
 
+def deepest(size: Tuple[int, int]) -> int:
+    """The most pyramid scales a result of ``size`` can have: each half the next, the coarsest's
+    shorter side still MIN_SIDE or more (the network's smallest input)."""
+    n = 1
+    while min(pyramid_scales(size, n + 1)[0]) >= MIN_SIDE:
+        n += 1
+    return n
+
+
 def schedule(size: Tuple[int, int], quality: str, iterations: Optional[int] = None,
              coarsest: int = DEFAULT_COARSEST, pyramid: bool = True,
              scale_iterations: Optional[Sequence[int]] = None) -> Tuple[list, list]:
@@ -45,11 +54,13 @@ def schedule(size: Tuple[int, int], quality: str, iterations: Optional[int] = No
     given), COARSE_SHARE of it at the coarser ones. Above it: FINE_ITERATIONS[quality], halved at
     each further doubling (the finest scale gets exactly ``iterations`` when given).
     ``scale_iterations`` (a caller's own schedule, coarse → fine) replaces both: as many scales
-    as it has entries, the last at ``size``, each half the next."""
+    as it has entries, the last at ``size``, each half the next (at most ``deepest(size)``)."""
     if scale_iterations is not None:
         return pyramid_scales(size, len(scale_iterations)), list(scale_iterations)
     w, h = size
-    n = 1 if not pyramid or max(w, h) < 2 * coarsest else 1 + int(math.log2(max(w, h) / coarsest))
+    n = 1
+    if pyramid and max(w, h) >= 2 * coarsest:  # halvings down to coarsest on the longer side, none under MIN_SIDE
+        n = min(1 + int(math.log2(max(w, h) / coarsest)), deepest(size))
     if n == 1:
         return [(w, h)], [iterations or (QUALITY_ITERATIONS if pyramid else SINGLE_SCALE_ITERATIONS)[quality]]
     scales = pyramid_scales(size, n)

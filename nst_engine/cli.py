@@ -13,14 +13,12 @@ import importlib
 import sys
 import traceback
 
-from nst_contract.events import Error
+from nst_contract.events import EXIT_CODES
 from nst_contract.options import PROGRESS_KINDS
 from nst_contract.requests import build_parser, request_from_args
 
-from nst_contract.events import EXIT_CODES, EngineError
-
 from .services import cancel as cancel_mod
-from .services.reporters import make_reporter
+from .services.reporters import failure, make_reporter
 
 # command -> "module:function" (relative to this package), called as function(args, reporter, token) -> status
 HANDLERS = {
@@ -56,11 +54,6 @@ def _progress_kind(argv) -> str | None:
     return None
 
 
-def _error(reporter, code: str, message: str) -> int:
-    reporter.emit(Error(code, message).to_event())
-    return EXIT_CODES[code]
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     reporter = make_reporter(_progress_kind(argv))
@@ -72,18 +65,11 @@ def main(argv=None) -> int:
         token.check()
         cancel_mod.install(getattr(args, "watch_stdin", False), token)
         return handler(args.command)(args, reporter, token)
-    except EngineError as exc:
-        return _error(reporter, exc.code, exc.message)
-    except KeyboardInterrupt:
-        return _error(reporter, "cancelled", "interrupted; nothing was written")
-    except MemoryError:
-        return _error(reporter, "out_of_memory", "ran out of memory; use a smaller --size")
-    except Exception as exc:
-        if type(exc).__name__ == "OutOfMemoryError":  # torch's, on a GPU
-            return _error(reporter, "out_of_memory",
-                          f"the device ran out of memory ({exc}); use a smaller --size or --device cpu")
-        # A bug: say so, with the traceback on stderr.
-        traceback.print_exc()
-        return _error(reporter, "internal", f"{type(exc).__name__}: {exc}")
+    except (Exception, KeyboardInterrupt) as exc:
+        error = failure(exc)
+        if error.code == "internal":  # a bug: say so, with the traceback on stderr
+            traceback.print_exc()
+        reporter.emit(error.to_event())
+        return EXIT_CODES[error.code]
     finally:
         reporter.close()

@@ -12,24 +12,27 @@ the running one (and replaces one still waiting). EOF on stdin ends the process.
 """
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from nst_contract.events import EXIT_CODES, EngineError, Error, Ready, Snapshot, bad_input
+from nst_contract.jsonlines import BadLine, read_json
 from nst_contract.requests import StylizeRequest, from_argv
 
 from .services.cancel import CancelToken
-from .services.reporters import JsonReporter
+from .services.reporters import JsonReporter, failure
 
 # The serve command's options that every job inherits (a job's own arguments come after them).
 COMMON = ("model", "weights", "device", "threads")
 
 SNAPSHOT_SUFFIX = "-snapshot.png"
+SNAPSHOT_FOLDER_PREFIX = ".nst-snapshots-"
 
 
 @dataclass
@@ -41,13 +44,12 @@ class ServeJob:
 
 def parse_line(line: bytes | str):
     """A stdin line → ``ServeJob``, ``("cancel", id)``, or raise ``bad_input`` saying what a line must be."""
-    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
     try:
-        msg = json.loads(text)
-    except ValueError as exc:
-        raise bad_input(f"a job line must be one JSON object ({exc}); got {text.strip()[:80]!r}")
-    if not isinstance(msg, dict):
-        raise bad_input("a job line must be a JSON object: {\"id\": ..., \"args\": [...]} or {\"cancel\": ID}")
+        msg = read_json(line)
+    except BadLine as exc:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        raise bad_input(f"a job line must be one JSON object, {{\"id\": ..., \"args\": [...]}} or "
+                        f"{{\"cancel\": ID}}, but {exc}; got {text.strip()[:80]!r}")
     if "cancel" in msg:
         return ("cancel", msg["cancel"])
     if "id" not in msg or not isinstance(msg["id"], (str, int)) or isinstance(msg["id"], bool):
@@ -64,8 +66,8 @@ def parse_line(line: bytes | str):
 def _id_of(line: bytes):
     """The id of a job line that was refused, when it has a usable one (else None)."""
     try:
-        job_id = json.loads(line).get("id")
-    except (ValueError, AttributeError):
+        job_id = read_json(line).get("id")
+    except BadLine:
         return None
     return job_id if isinstance(job_id, (str, int)) and not isinstance(job_id, bool) else None
 
@@ -85,17 +87,28 @@ class _JobToken(CancelToken):
 
 class _Events:
     """The process's one event stream, written by the stdin reader (refusals, cancellations
-    of waiting jobs) and by the runner (everything else): one whole line at a time."""
+    of waiting jobs) and by the runner (everything else): one whole line at a time.
 
-    def __init__(self, reporter):
-        self.reporter = reporter
+    When the reader of stdout is gone (a closed pipe), nobody can hear a job any more:
+    ``on_gone`` is called once (serve stops its jobs and ends) and later events are dropped."""
+
+    def __init__(self, reporter, on_gone=lambda: None):
+        self.reporter, self.on_gone = reporter, on_gone
+        self.gone = False
         self._lock = threading.Lock()
 
     def emit(self, event: dict) -> None:
         head = {k: event[k] for k in ("event", "id") if k in event}  # "event" first, then the job's "id"
         event = {**head, **event}
         with self._lock:
-            self.reporter.emit(event)
+            if self.gone:
+                return
+            try:
+                self.reporter.emit(event)
+            except (BrokenPipeError, ConnectionResetError, ValueError):  # ValueError: stdout closed here
+                self.gone = True
+        if self.gone:
+            self.on_gone()
 
     def error(self, job_id, code: str, message: str) -> None:
         self.emit({**Error(code, message).to_event(), "id": job_id})
@@ -104,7 +117,7 @@ class _Events:
         self.error(job_id, "cancelled", f"{why}; nothing was written")
 
 
-class _Slot:
+class JobSlot:
     """The job waiting and the job running, shared by the stdin reader (a thread) and the
     runner (the main thread). One job runs at a time: a newer job cancels the running one
     and replaces one still waiting; a cancel line names either."""
@@ -118,13 +131,17 @@ class _Slot:
 
     # --------------------------------------------------------------- reader side
     def offer(self, line: bytes) -> None:
-        """Take one stdin line: queue a job (cancelling what it replaces) or cancel one."""
+        """Take one stdin line: queue a job (cancelling what it replaces) or cancel one.
+        A line that is not a job gets its ``error`` event, whatever is wrong with it."""
         if not line.strip():
             return
         try:
             msg = parse_line(line)
         except EngineError as exc:
             self.events.error(_id_of(line), exc.code, exc.message)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug in reading one line must not stop the reader
+            self.events.error(None, "internal", f"the line could not be read ({type(exc).__name__}: {exc})")
             return
         with self.cond:
             if isinstance(msg, ServeJob):
@@ -147,22 +164,28 @@ class _Slot:
         if self.running is not None and self.running[0] == target:
             self.running[1].cancel("cancelled")
 
-    def close_input(self) -> None:
-        """stdin reached EOF (the parent is done or gone): stop the running job, drop the waiting one."""
+    def close_input(self, why: str = "standard input closed") -> None:
+        """stdin reached EOF (the parent is done or gone), or nobody reads stdout any more:
+        stop the running job, drop the waiting one, and let ``take`` end serving."""
         with self.cond:
             self.eof = True
-            if self.pending is not None:
-                self.events.cancelled(self.pending.id, "standard input closed")
-                self.pending = None
-            if self.running is not None:
-                self.running[1].cancel("standard input closed")
             self.cond.notify_all()
+            pending, self.pending = self.pending, None
+            if self.running is not None:
+                self.running[1].cancel(why)
+        if pending is not None:
+            self.events.cancelled(pending.id, why)
 
     # --------------------------------------------------------------- runner side
-    def take(self) -> tuple | None:
-        """Wait for the next job: (job, its cancel token), or None when input has ended (or a signal came)."""
+    def take(self, reader: threading.Thread | None = None) -> tuple | None:
+        """Wait for the next job: (job, its cancel token), or None when input has ended, a signal
+        came, or the stdin ``reader`` is no longer running (however it ended: serving never
+        outlives its input)."""
         with self.cond:
             while self.pending is None and not self.eof and not self.stop.cancelled:
+                if reader is not None and not reader.is_alive():
+                    self.eof = True
+                    break
                 self.cond.wait(0.2)
             if self.pending is None:
                 return None
@@ -175,13 +198,13 @@ class _Slot:
             self.running = None
 
 
-def _read(fd: int, slot: _Slot) -> None:
+def _read(fd: int, slot: JobSlot) -> None:
     """The stdin reader (a thread): every line to ``slot``, then EOF."""
     # os.read, not sys.stdin: see cancel.install (a daemon thread blocked in the buffered
     # reader makes interpreter shutdown abort).
     buf = b""
     try:
-        while True:
+        while not slot.eof:
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
@@ -189,11 +212,12 @@ def _read(fd: int, slot: _Slot) -> None:
             *lines, buf = buf.split(b"\n")
             for line in lines:
                 slot.offer(line)
+        if buf.strip() and not slot.eof:
+            slot.offer(buf)
     except OSError:
         pass
-    if buf.strip():
-        slot.offer(buf)
-    slot.close_input()
+    finally:  # whatever ended the reading, it ends serving
+        slot.close_input()
 
 
 class Server:
@@ -201,8 +225,8 @@ class Server:
 
     def __init__(self, reporter, common: dict, stop: CancelToken):
         """``common``: the serve command's settings every job inherits ({"model": "vgg16", ...})."""
-        self.events = _Events(reporter)
-        self.slot = _Slot(self.events, stop)
+        self.events = _Events(reporter, on_gone=lambda: self.slot.close_input("the reader of the events is gone"))
+        self.slot = JobSlot(self.events, stop)
         self.stop = stop
         self.common = dict(common)
         self.common_argv = [a for name, value in self.common.items() for a in (f"--{name}", str(value))]
@@ -210,11 +234,12 @@ class Server:
 
     def run(self, fd: int) -> None:
         """Serve jobs read from ``fd`` until it reaches EOF (or SIGINT/SIGTERM)."""
-        threading.Thread(target=_read, args=(fd, self.slot), name="serve-stdin", daemon=True).start()
+        reader = threading.Thread(target=_read, args=(fd, self.slot), name="serve-stdin", daemon=True)
+        reader.start()
         self.events.emit(Ready(os.getpid()).to_event())
         self.warm_up()
         while True:
-            taken = self.slot.take()
+            taken = self.slot.take(reader)
             if taken is None:
                 return
             self.run_job(*taken)
@@ -239,14 +264,11 @@ class Server:
         """One job, start to end; whatever goes wrong becomes its ``error`` event, and serving goes on."""
         try:
             self._stylize(job, token)
-        except EngineError as exc:
-            self.events.error(job.id, exc.code, exc.message)
-        except MemoryError:
-            self.events.error(job.id, "out_of_memory", "ran out of memory; use a smaller --size")
-        except Exception as exc:  # a bug in one job: report it, keep serving
-            traceback.print_exc()
-            code = "out_of_memory" if type(exc).__name__ == "OutOfMemoryError" else "internal"
-            self.events.error(job.id, code, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a job's failure, even a bug, is its error event; serving goes on
+            error = failure(exc)
+            if error.code == "internal":
+                traceback.print_exc()
+            self.events.error(job.id, error.code, error.message)
         finally:
             self.slot.finished()
 
@@ -260,22 +282,24 @@ class Server:
         except SystemExit:  # --help / --version in a job: argparse printed and wants to exit
             raise bad_input(f"job {job.id!r}: help and version options are not jobs")
         tag = {"id": job.id}
-        result = stylize(req, lambda ev: self.events.emit({**tag, **ev.to_event()}), token, self.reuse,
-                         self._snapshots(job, req))
+        files = _SnapshotFiles(req.output)
+        try:
+            result = stylize(req, lambda ev: self.events.emit({**tag, **ev.to_event()}), token, self.reuse,
+                             self._snapshots(job, files))
+        finally:
+            files.remove()
         self.events.emit({**tag, **result.to_event(), "style_stats": {"reused": self.reuse.hits,
                                                                       "computed": self.reuse.misses}})
 
-    def _snapshots(self, job: ServeJob, req):
-        """stylize's ``snapshots`` for a job that asked for them: the picture so far, written next
-        to its output (``SNAPSHOT_SUFFIX``) and announced by a ``snapshot`` event; else None."""
+    def _snapshots(self, job: ServeJob, files: "_SnapshotFiles"):
+        """stylize's ``snapshots`` for a job that asked for them: the picture so far, written to
+        the job's snapshot file and announced by a ``snapshot`` event; else None."""
         if not job.snapshot_every:
             return None
         from .services.images import save_atomic
 
-        out = Path(req.output)
-        path = out.with_name(out.stem + SNAPSHOT_SUFFIX)
-
         def snap(progress, image):
+            path = files.path()
             save_atomic(image, path)
             self.events.emit({**Snapshot(str(path), progress.scale, progress.step, progress.steps,
                                          progress.fraction).to_event(), "id": job.id})
@@ -283,17 +307,47 @@ class Server:
         return job.snapshot_every, snap
 
 
+class _SnapshotFiles:
+    """Where one job's snapshots go: a folder made for the job beside its output
+    (``SNAPSHOT_FOLDER_PREFIX``, by mkdtemp), so that a snapshot can never replace a file the
+    engine did not make for this job (an input named ``<stem>-snapshot.png``, say); the folder
+    goes when the job ends, with a result or without (docs/engine-protocol.md, "serve")."""
+
+    def __init__(self, output):
+        self.output = Path(output) if output is not None else None
+        self.folder = None
+
+    def path(self) -> Path:
+        """The job's snapshot file (its folder made at the first snapshot, after stylize's checks)."""
+        if self.folder is None:
+            parent = self.output.parent if self.output is not None else None
+            self.folder = Path(tempfile.mkdtemp(prefix=SNAPSHOT_FOLDER_PREFIX, dir=parent))
+        stem = self.output.stem if self.output is not None else "result"
+        return self.folder / (stem + SNAPSHOT_SUFFIX)
+
+    def remove(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
 def run(args, reporter, stop) -> int:
     """The ``serve`` command (cli.main calls it): serve until stdin ends."""
     if not isinstance(reporter, JsonReporter):
         raise bad_input("serve speaks JSON lines: add --progress json")
     common = {name: getattr(args, name) for name in COMMON if getattr(args, name) is not None}
-    Server(reporter, common, stop).run(sys.stdin.fileno())
+    server = Server(reporter, common, stop)
+    server.run(sys.stdin.fileno())
     # Every job has ended and written its last event: leave at once. The parent is waiting
     # (a dialog closing); tearing torch down the normal way took 7 s on a loaded 2-core CPU,
     # and there is nothing left to clean up (outputs are written atomically).
     reporter.close()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    if server.events.gone:
+        print("serve: standard output was closed (the reader is gone); stopped", file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: what was left for it has no reader
+            pass
     os._exit(EXIT_CODES["cancelled"] if stop.cancelled else 0)
 

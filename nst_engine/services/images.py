@@ -174,7 +174,7 @@ def write_atomic(path, write) -> None:
     removed on any failure.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = _temp_beside(path)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; an output is an ordinary file
         with os.fdopen(fd, "wb") as fh:
@@ -190,6 +190,35 @@ def write_atomic(path, write) -> None:
                               f"while writing {path.name}; free some space or choose another folder. "
                               "Nothing was written.") from exc
         raise
+
+
+def _temp_beside(path: Path) -> tuple:
+    """(fd, name) of a new temp file in ``path``'s folder, named after it (stem cut to 64
+    characters, so that any name that fits the folder has a temp file that fits too)."""
+    return tempfile.mkstemp(prefix=f".{path.stem[:64]}.", suffix=path.suffix[:16], dir=path.parent)
+
+
+def _check_name_fits(path: Path) -> None:
+    """The output's name and path within what its folder's file system takes: a name that
+    cannot be written fails now, not after the work."""
+    name_max = os.pathconf(path.parent, "PC_NAME_MAX")
+    if len(os.fsencode(path.name)) > name_max:
+        raise bad_input(f"the output name {path.name[:40]!r}… is {len(os.fsencode(path.name))} bytes long, "
+                        f"but this folder takes names of at most {name_max}; choose a shorter name")
+    path_max = os.pathconf(path.parent, "PC_PATH_MAX")
+    if len(os.fsencode(str(path.resolve()))) >= path_max:
+        raise bad_input(f"the output path is longer than the {path_max} bytes the system takes; choose a shorter one")
+
+
+def _try_temp_beside(path: Path) -> None:
+    """Make (and remove) the temp file the output will be written through: what the folder
+    refuses (a read-only file system, a quota) is said now, not after the work."""
+    try:
+        fd, tmp = _temp_beside(path)
+    except OSError as exc:
+        raise bad_input(f"cannot write into output folder {str(path.parent)!r} ({exc.strerror})") from exc
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def _umask() -> int:
@@ -211,15 +240,21 @@ def save_atomic(img: Image.Image, path) -> None:
 
 
 def check_output_path(path, inputs) -> Path:
+    """``path`` as an output, checked before any work: a name this folder can hold, a format
+    from its suffix, a writable folder, no input overwritten; else ``bad_input`` saying what to change."""
+    if "\0" in str(path):
+        raise bad_input(f"the output name {str(path)!r} holds a NUL byte, which no file name can; choose another name")
     path = Path(path)
     if Image.registered_extensions().get(path.suffix.lower()) is None:
         raise bad_input(f"cannot tell the output format from {path.name!r}; use .png, .jpg, .tif or .webp")
     if not path.parent.is_dir():
         raise bad_input(f"output folder {str(path.parent)!r} does not exist")
+    _check_name_fits(path)
     if path.is_dir():
         raise bad_input(f"the output {str(path)!r} is an existing folder; give a file name")
     if not os.access(path.parent, os.W_OK):
         raise bad_input(f"output folder {str(path.parent)!r} is not writable")
+    _try_temp_beside(path)
     if path.exists():
         for inp in inputs:
             if isinstance(inp, (str, os.PathLike)) and Path(inp).exists() and os.path.samefile(inp, path):

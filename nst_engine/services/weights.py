@@ -93,7 +93,9 @@ def _what_file(path: Path, exc: Exception) -> str:
         head.decode("utf-8")
         return f"is a text file (it starts with {head[:40].decode('utf-8', 'replace')!r})"
     except UnicodeDecodeError:
-        return f"is not a file saved with torch.save ({type(exc).__name__}: {str(exc)[:200]})"
+        from .pastiche import refused_load
+
+        return f"is not a file of weights torch.save wrote ({refused_load(exc)})"
 
 
 def checked_state(state, source: str) -> dict:
@@ -161,7 +163,8 @@ def load_features(model: str = "vgg19", weights=None, pooling: str = "max") -> t
                               f"{EXPECTED}.") from exc
         from . import pastiche  # imported here so that `python -m nst_engine.services.pastiche` runs it fresh
 
-        if pastiche.is_quantized(state):
+        if pastiche.is_quantized(state):  # accepted as pastiche's file only when it is that file
+            pastiche.checked_bin(path.read_bytes(), f"weights file {path}")
             state = pastiche.dequantize(state)
         source = str(path)
     features = _features_state(checked_state(state, source))

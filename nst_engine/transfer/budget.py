@@ -83,14 +83,43 @@ def fit(net, req, regions, decode_bytes: int, output_size, scale_iterations, dev
 
 
 def _largest_fitting_side(net, req, regions, decode_bytes, output_size, scale_iterations, have) -> int:
-    """The largest longest side (≥ MIN_SIDE) whose whole job fits in ``have`` (bisection)."""
+    """The largest longest side (≥ MIN_SIDE, ≤ the planned one) whose whole job fits in ``have``.
+
+    The need is not monotone in the side (where tiles are cut, how deep the pyramid goes and its
+    steps all change with it), so a bisection over it stops at any gap, and its answer depended on
+    the size asked for. Instead: no side above ``_side_bound`` can fit, and the sides from there
+    down are tried in turn, the first that fits being the answer."""
     w, h = output_size
+    bound = _side_bound(net, req, decode_bytes, output_size, have)
+    for side in range(min(max(w, h), bound), MIN_SIDE, -1):
+        if _fits(net, req, regions, decode_bytes, fit_longest(w, h, side), scale_iterations, have):
+            return side
+    return MIN_SIDE
+
+
+def _fits(net, req, regions, decode_bytes, size, scale_iterations, have) -> bool:
+    """Whether a result of ``size`` fits in ``have``: its finest scale first (where it most often fails)."""
+    scales, steps = schedule(req, size, scale_iterations)
+    _, finest = scale_need(net, req, scales[-1], steps[-1], style_sizes(regions, req.style_scale, max(size)), have)
+    if not devices.fits(finest + decode_bytes, have):
+        return False
+    return devices.fits(_job_need(net, req, regions, decode_bytes, scales, steps, have)[1], have)
+
+
+def _side_bound(net, req, decode_bytes, output_size, have) -> int:
+    """A longest side above which no result fits (bisection over a lower bound of the need that
+    grows with the side: the finest scale, one history entry, and for a tiled pass the
+    full-size images alone, with a tile of nothing)."""
+    w, h = output_size
+
+    def least(side) -> int:
+        rw, rh = fit_longest(w, h, side)
+        whole = memory.estimate_bytes(net, (rh, rw), (), 1)
+        tiled = memory.tiled_bytes(net, (rh, rw), (1, 1), 1, req.content_layer)
+        return min(whole, tiled) + decode_bytes
+
     lo, hi = MIN_SIDE, max(w, h)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        scales, steps = schedule(req, fit_longest(w, h, mid), scale_iterations)
-        if devices.fits(_job_need(net, req, regions, decode_bytes, scales, steps, have)[1], have):
-            lo = mid
-        else:
-            hi = mid - 1
+        lo, hi = (mid, hi) if devices.fits(least(mid), have) else (lo, mid - 1)
     return lo

@@ -189,7 +189,8 @@ def load_inputs(req: StylizeRequest, scale_iterations=None) -> JobInputs:
     out_w, out_h = fit_longest(*content_size, longest)
     if min(out_w, out_h) < MIN_SIDE:
         raise bad_input(f"at {out_w}x{out_h} the result's shorter side is under {MIN_SIDE} px, too small for "
-                        f"the network; ask for a larger --size or use a less elongated image")
+                        f"the network; ask for --size {_least_longest(content_size)} or more, or use a less "
+                        f"elongated image")
     _fit_styles(req, regions, longest)
     if out_w < content.rgb.width:  # cut down now (the same resize stylize() makes); enlarging waits for the memory check
         alpha = None if content.alpha is None else images.resize(content.alpha, (out_w, out_h))
@@ -224,6 +225,14 @@ def _longest_side(req: StylizeRequest, content_size) -> int:
     if req.size is not None:
         _whole("--size", req.size, MIN_SIDE, " of pixels")
     return o.result_longest(*content_size, req.size)
+
+
+def _least_longest(size) -> int:
+    """The smallest longest side at which an image of ``size`` has a shorter side of MIN_SIDE."""
+    longest = math.ceil(MIN_SIDE * max(size) / min(size))
+    while min(fit_longest(*size, longest)) < MIN_SIDE:
+        longest += 1
+    return longest
 
 
 def _fit_styles(req: StylizeRequest, regions: list, longest: int) -> None:

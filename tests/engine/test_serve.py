@@ -5,6 +5,10 @@ events and, from inside the event stream, sends the next line (a newer job, a ca
 so the timing is the protocol's own, not a sleep."""
 import json
 import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +18,9 @@ from engine_helpers import noise_image
 from nst_contract.requests import StylizeRequest
 from nst_engine import cli, stylize
 from nst_engine.transfer import reuse as reuse_mod  # Reuse, and where the network is loaded
+from nst_engine import serve as serve_mod
+from nst_engine.serve import SNAPSHOT_FOLDER_PREFIX, SNAPSHOT_SUFFIX, Server, ServeJob, parse_line
 from nst_engine.services.cancel import CancelToken
-from nst_engine.serve import SNAPSHOT_SUFFIX, ServeJob, Server, parse_line
 
 
 class Recorder:
@@ -63,11 +68,13 @@ def serve(lines, react_factory):
 
     rec = Recorder(react_factory(write, close))
     server = Server(rec, [], CancelToken())
-    for line in lines:
-        write(line)
+    # Written from a thread: a line larger than the pipe's buffer blocks until the server reads it.
+    writer = threading.Thread(target=lambda: [write(line) for line in lines], daemon=True)
+    writer.start()
     try:
         server.run(r)
     finally:
+        writer.join(30)
         close()
         os.close(r)
     return rec, server
@@ -186,28 +193,80 @@ def test_eof_stops_the_running_job(tiny_network, images, tmp_path):
     assert last["code"] == "cancelled" and "standard input closed" in last["message"]
 
 
+def opening_snapshots(job_id, sizes):
+    """close_after(job_id), also opening every snapshot as its event arrives (as a preview does): its size to ``sizes``."""
+    def factory(write, close):
+        end = close_after(job_id)(write, close)
+
+        def react(ev):
+            if ev["event"] == "snapshot":
+                sizes.append(Image.open(ev["path"]).size)
+            end(ev)
+        return react
+    return factory
+
+
+def leftovers(folder, *keep):
+    """What is in ``folder`` besides ``keep`` (names): what a job left behind."""
+    return sorted(set(os.listdir(folder)) - set(keep))
+
+
 def test_snapshots_show_the_picture_so_far(tiny_network, images, tmp_path):
     content, style = images
-    rec, _ = serve([job_line("s", content, style, tmp_path / "s.png", "--iterations", "5", snapshot_every=2)], close_after("s"))
+    sizes = []
+    rec, _ = serve([job_line("s", content, style, tmp_path / "s.png", "--iterations", "5", snapshot_every=2)],
+                   opening_snapshots("s", sizes))
     snaps = [e for e in rec.of("s") if e["event"] == "snapshot"]
     assert [e["step"] for e in snaps] == [2, 4]  # not at the last step: that is the result itself
-    path = tmp_path / ("s" + SNAPSHOT_SUFFIX)
-    assert snaps[0]["path"] == str(path)
-    assert Image.open(path).size == Image.open(tmp_path / "s.png").size
+    path = Path(snaps[0]["path"])  # in the job's own folder beside the output
+    assert path.parent.parent == tmp_path and path.parent.name.startswith(SNAPSHOT_FOLDER_PREFIX)
+    assert path.name == "s" + SNAPSHOT_SUFFIX
+    assert sizes == [Image.open(tmp_path / "s.png").size] * 2
     assert rec.of("s")[-1]["event"] == "done"
+    assert leftovers(tmp_path, "content.png", "style.png") == ["s.png"]  # the snapshots went with the job
+
+
+def test_a_snapshot_never_replaces_an_input_named_like_it(tiny_network, images, tmp_path):
+    """A content called ``o-snapshot.png`` and an output ``o.png``: the snapshots go elsewhere, the content stays."""
+    _, style = images
+    content = tmp_path / ("o" + SNAPSHOT_SUFFIX)
+    noise_image(48, 40, seed=7).save(content)
+    before = content.read_bytes()
+    rec, _ = serve([job_line("o", content, style, tmp_path / "o.png", "--iterations", "3", snapshot_every=1)],
+                   close_after("o"))
+    assert rec.of("o")[-1]["event"] == "done" and any(e["event"] == "snapshot" for e in rec.of("o"))
+    assert content.read_bytes() == before
+    assert leftovers(tmp_path, "content.png", "style.png", content.name) == ["o.png"]
+
+
+def test_a_cancelled_job_leaves_no_snapshot_behind(tiny_network, images, tmp_path):
+    content, style = images
+
+    def react(write, close):
+        def on(ev):
+            if ev["event"] == "snapshot":
+                write(b'{"cancel": "c"}\n')
+            elif ev.get("id") == "c" and ev["event"] in ("done", "error"):
+                close()
+        return on
+
+    rec, _ = serve([job_line("c", content, style, tmp_path / "c.png", "--iterations", "500", snapshot_every=1)], react)
+    assert rec.of("c")[-1]["code"] == "cancelled"
+    assert leftovers(tmp_path, "content.png", "style.png") == []
 
 
 def test_a_preview_pyramid_shows_its_coarse_scale_first(tiny_network, images, tmp_path):
     """--coarsest 32 on a 80x64 content: a 40x32 scale, then 80x64. Snapshots come every N steps
     and at the end of the coarse scale, always at the result's size (the dialog shows them as they are)."""
     content, style = images
+    sizes = []
     rec, _ = serve([job_line("p", content, style, tmp_path / "p.png", "--iterations", "4", "--coarsest", "32",
-                             snapshot_every=3)], close_after("p"))
+                             snapshot_every=3)], opening_snapshots("p", sizes))
     start = next(e for e in rec.of("p") if e["event"] == "start")
     assert [list(s) for s in start["scales"]] == [[40, 32], [80, 64]] and list(start["steps"]) == [2, 4]
     snaps = [(e["scale"], e["step"]) for e in rec.of("p") if e["event"] == "snapshot"]
     assert snaps == [(0, 2), (1, 3)]  # the coarse scale's end (step 2 of 2), then step 3 of 4
-    assert Image.open(tmp_path / ("p" + SNAPSHOT_SUFFIX)).size == (80, 64)
+    assert sizes == [(80, 64)] * 2
     assert rec.of("p")[-1]["event"] == "done"
 
 
@@ -226,6 +285,72 @@ def test_bad_lines_get_errors_and_serving_goes_on(tiny_network, images, tmp_path
         ends = [e for e in rec.of(job_id) if e["event"] == "error"]
         assert len(ends) == 1 and ends[0]["code"] in ("bad_input", "cancelled"), ends
     assert rec.of("ok")[-1]["event"] == "done"
+
+
+def test_a_deeply_nested_line_is_refused_and_serving_goes_on(tiny_network, images, tmp_path):
+    """100,000 ``[`` (the json module's RecursionError), then more lines: each gets its error, the job after runs."""
+    content, style = images
+    rec, _ = serve([b"[" * 100_000 + b"\n", b'{"id": "deep", "args": ' + b"[" * 100_000 + b"\n",
+                    b"1" * 5000 + b"\n", job_line("ok", content, style, tmp_path / "ok.png", "--iterations", "1")],
+                   close_after("ok"))
+    errors = [e for e in rec.events if e["event"] == "error"]
+    assert [(e["id"], e["code"]) for e in errors] == [(None, "bad_input")] * 3
+    assert "nested too deeply" in errors[0]["message"] and "nested too deeply" in errors[1]["message"]
+    assert "not JSON" in errors[2]["message"]
+    assert rec.of("ok")[-1]["event"] == "done"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the bug it stages
+def test_serving_ends_when_the_stdin_reader_fails(tiny_network, monkeypatch):
+    """A bug that kills the stdin reader thread still ends serve (as EOF would): it can never wait forever."""
+    def broken(self, line):
+        raise RuntimeError("a bug in the reader")
+
+    monkeypatch.setattr(serve_mod.JobSlot, "offer", broken)
+    monkeypatch.setattr(serve_mod.JobSlot, "close_input", lambda self, why="": None)  # not even EOF is seen
+    r, w = os.pipe()
+    os.write(w, b'{"cancel": 1}\n')
+    rec = Recorder()
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (Server(rec, {}, CancelToken()).run(r), done.set()), daemon=True)
+    worker.start()
+    try:
+        assert done.wait(30), "serve kept waiting after its stdin reader died"
+    finally:
+        os.close(w)
+        os.close(r)
+    assert [e["event"] for e in rec.events] == ["ready"]
+
+
+def test_a_closed_stdout_stops_the_job_and_ends_serving(tiny_network, images, tmp_path):
+    """The reader of the events goes away mid-job: the job is cancelled, serving ends, nothing is written."""
+    content, style = images
+
+    class GoneAfterStart(Recorder):
+        def emit(self, event):
+            if event["event"] == "progress":
+                raise BrokenPipeError(32, "Broken pipe")
+            super().emit(event)
+
+    r, w = os.pipe()
+    os.write(w, job_line("j", content, style, tmp_path / "j.png", "--iterations", "500"))
+    server = Server(GoneAfterStart(), {}, CancelToken())
+    try:
+        server.run(r)  # returns although stdin is still open
+    finally:
+        os.close(w)
+        os.close(r)
+    assert server.events.gone and not (tmp_path / "j.png").exists()
+    assert [e["event"] for e in server.events.reporter.events] == ["ready", "start"]
+
+
+@pytest.mark.parametrize("name, words", [("a\0b.png", "NUL byte"), ("x" * 300 + ".png", "304 bytes long")])
+def test_an_output_name_no_file_can_have_is_refused_before_the_work(tiny_network, images, tmp_path, name, words):
+    content, style = images
+    rec, _ = serve([job_line("o", content, style, f"{tmp_path}/{name}", "--iterations", "3")], close_after("o"))
+    assert [e["event"] for e in rec.of("o")] == ["error"]  # no "start": nothing was computed
+    assert rec.of("o")[0]["code"] == "bad_input" and words in rec.of("o")[0]["message"]
+    assert leftovers(tmp_path, "content.png", "style.png") == []
 
 
 def test_parse_line():
@@ -283,3 +408,43 @@ def test_real_weights_serve_process(shared_images, fixture_weights, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _serve_process(fixture_weights, repo_dir):
+    return subprocess.Popen([sys.executable, "-m", "nst_engine", "serve", "--progress", "json", "--model", "vgg16",
+                             "--weights", str(fixture_weights)], cwd=repo_dir,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_process_answers_a_deeply_nested_line_and_ends_at_eof(fixture_weights, repo_dir):
+    """The real process: a 100,000-deep line, a line of garbage, EOF → two errors, status 0, no hang."""
+    proc = _serve_process(fixture_weights, repo_dir)
+    try:
+        out, err = proc.communicate(b"[" * 100_000 + b"\nnot json\n", timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert proc.returncode == 0, err[-2000:]
+    assert [e["event"] for e in events] == ["ready", "error", "error"]
+    assert "nested too deeply" in events[1]["message"] and b"Traceback" not in err
+
+
+def test_process_whose_stdout_reader_goes_away_exits_quietly(fixture_weights, repo_dir, images, tmp_path):
+    """The reader closes stdout, then a job comes: serve cancels it and exits 0 with one line on stderr."""
+    content, style = images
+    proc = _serve_process(fixture_weights, repo_dir)
+    try:
+        assert json.loads(proc.stdout.readline())["event"] == "ready"
+        proc.stdout.close()
+        proc.stdin.write(job_line(1, content, style, tmp_path / "o.png", "--iterations", "300"))
+        proc.stdin.flush()
+        assert proc.wait(120) == 0
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert err.strip().splitlines()[-1:] == ["serve: standard output was closed (the reader is gone); stopped"]
+    assert "Traceback" not in err and not (tmp_path / "o.png").exists()

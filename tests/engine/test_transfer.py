@@ -148,6 +148,30 @@ def test_pyramid_schedule():
 
 
 
+def test_the_pyramid_of_an_elongated_result_stops_at_the_networks_smallest_side():
+    """Halving 40x4000 towards --coarsest would reach 5x500 (the network cannot take it): the shorter
+    side limits the pyramid, in both orientations."""
+    req = StylizeRequest(content="x")
+    assert schedule(req, (40, 4000))[0] == [(40, 4000)]
+    assert schedule(req, (4000, 40))[0] == [(4000, 40)]
+    assert schedule(req, (64, 4000))[0] == [(32, 2000), (64, 4000)]
+    assert schedule(req, (4000, 130))[0] == [(1000, 32), (2000, 65), (4000, 130)]
+    with pytest.raises(EngineError, match="give at most 1"):
+        schedule(req, (40, 4000), scale_iterations=[2, 2])
+
+
+@pytest.mark.parametrize("size", [(40, 1000), (1000, 40)])
+def test_an_elongated_image_is_stylised(size, tiny_network, tmp_path):
+    content, style = tmp_path / "strip.png", tmp_path / "style.png"
+    smooth_image(*size).save(content)
+    noise_image(64, 64, seed=3).save(style)
+    events = []
+    result = stylize(StylizeRequest(content=str(content), styles=[str(style)], output=str(tmp_path / "o.png"),
+                                    iterations=2, style_scale=0.1), events.append)
+    assert result.size == size and all(min(s) >= 32 for s in events[0].scales)
+    assert Image.open(tmp_path / "o.png").size == size
+
+
 def test_a_callers_own_schedule_replaces_the_qualitys(tiny_network, images):
     """stylize(scale_iterations=...): the per-scale iterations benchmarks/schedules.py compares,
     one scale per entry (each half the next, the last at the result's size); checked like the rest."""
