@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "plugin" / "neural-style-transfer"))
 sys.path.insert(0, str(REPO))  # nst_contract, which the plug-in imports
 import nst_client as nc  # noqa: E402
 from nst_contract.process import tail  # noqa: E402
-import nst_config  # noqa: E402
+from nst_contract import plugin_config  # noqa: E402
 import nst_jobs  # noqa: E402
 
 
@@ -85,7 +85,7 @@ def main():
     ap.add_argument("--threads", type=int)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    cfg = nst_config.Config(path="<benchmark>", engine_python=args.python, engine_path=str(REPO),
+    cfg = plugin_config.Config(path="<benchmark>", engine_python=args.python, engine_path=str(REPO),
                             weights=args.weights, model=args.model, device="cpu", threads=args.threads)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -14,7 +14,7 @@ parses messages; ``EngineError`` is the one exception type for them.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import ClassVar, Optional
 
 from .jsonlines import BadLine, read_json
@@ -71,16 +71,13 @@ class Event:
         head = {"event": self.KIND}
         if self.COMMAND:
             head["command"] = self.COMMAND
-        return {**head, **asdict(self), **self.extra()}
-
-    def extra(self) -> dict:
-        """Keys derived from the fields (for readers' convenience), written after them."""
-        return {}
+        return {**head, **asdict(self)}
 
     @classmethod
     def from_event(cls, event: dict):
         """The dataclass back from its dict: unknown keys are ignored, lists become tuples
-        where the field is a tuple, missing optional fields take their defaults."""
+        where the field is a tuple, missing optional fields take their defaults and missing
+        others are None (an engine of another version may lack one: readers check what they use)."""
         values = {}
         for f in fields(cls):
             if f.name in event:
@@ -88,6 +85,8 @@ class Event:
                 if isinstance(value, list) and str(f.type).startswith("tuple"):
                     value = tuple(value)
                 values[f.name] = value
+            elif f.default is MISSING and f.default_factory is MISSING:
+                values[f.name] = None
         return cls(**values)
 
 
@@ -110,9 +109,11 @@ class Started(Event):
     numerics: Optional[dict] = None  # {"precision", "layout", "how"}: what the VGG runs in and why
     tiles: Optional[list] = None  # per scale: tile core side, or None where the whole image is one pass
     note: str = ""  # why the result is smaller than asked (memory), for people
+    total_steps: Optional[int] = None  # for readers: sum(steps), filled in when not given
 
-    def extra(self) -> dict:
-        return {"total_steps": sum(self.steps)}
+    def __post_init__(self):
+        if self.total_steps is None and isinstance(self.steps, (list, tuple)):
+            self.total_steps = sum(self.steps)
 
 
 @dataclass
@@ -131,13 +132,27 @@ class Progress(Event):
     eta_s: Optional[float]
     loss: dict
     tile: Optional[list] = None  # [tiles done, tiles in this step] while a tiled step is under way
+    label: str = ""  # for people: " ".join(position()), filled in when not given
 
-    def extra(self) -> dict:
-        # step 0: a tiled scale building its targets (style Grams, content features) before step 1
-        label = f"scale {self.scale + 1}/{self.scales} " + (f"step {self.step}/{self.steps}" if self.step else "setup")
-        if self.tile:
-            label += f" tile {self.tile[0]}/{self.tile[1]}"
-        return {"label": label}
+    def __post_init__(self):
+        self.label = self.label or " ".join(self.position())
+
+    def position(self) -> list:
+        """Where the job is, for people, in parts: ["scale 2/3", "step 40/100"], "setup" for step 0
+        (a tiled scale building its targets, style Grams and content features, before step 1),
+        and "tile 1/4" while a tiled step is under way. The engine's label joins them, the
+        plug-in's progress text too; a part whose numbers the event lacks is left out."""
+        parts = []
+        if isinstance(self.scale, int) and isinstance(self.scales, int):
+            parts.append(f"scale {self.scale + 1}/{self.scales}")
+        if self.step == 0:
+            parts.append("setup")
+        elif isinstance(self.step, int) and isinstance(self.steps, int):
+            parts.append(f"step {self.step}/{self.steps}")
+        if isinstance(self.tile, (list, tuple)) and len(self.tile) == 2:
+            parts.append(f"tile {self.tile[0]}/{self.tile[1]}")
+        return parts
+
 
 
 @dataclass
@@ -211,10 +226,11 @@ class VisualizeProgress(Event):
     elapsed_s: float
     eta_s: Optional[float]
     image: Optional[str] = None
+    label: str = ""  # for people: "scan 2/3 b.png", filled in when not given
 
-    def extra(self) -> dict:
+    def __post_init__(self):
         what = f" {os.path.basename(self.image)}" if self.image else ""
-        return {"label": f"{self.stage} {self.step}/{self.steps}{what}"}
+        self.label = self.label or f"{self.stage} {self.step}/{self.steps}{what}"
 
 
 @dataclass

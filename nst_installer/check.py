@@ -8,8 +8,9 @@ import platform
 from pathlib import Path
 
 from nst_contract.options import DEFAULT_MODEL
+from nst_contract.plugin_config import CONFIG_NAME
 
-from .common import CONFIG_NAME, EXIT_FAIL, EXIT_OK, PLUGIN_NAME, say
+from .common import EXIT_FAIL, EXIT_OK, PLUGIN_NAME, say
 from .selfcheck import self_check
 from .session import Session
 from .weight_files import MODELS, expected_prefix, sha256_file

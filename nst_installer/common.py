@@ -15,9 +15,6 @@ APP = "gimp-neural-style"
 PLUGIN_NAME = "neural-style-transfer"
 
 
-CONFIG_NAME = "nst-config.json"
-
-
 PTH_NAME = "gimp_neural_style.pth"  # before per-prefix names; removed when an install is repeated
 
 

@@ -3,12 +3,13 @@ launcher that starts the engine on the host).
 """
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 from typing import List, Tuple
 
-from .common import (CONTRACT_SRC, CONFIG_NAME, FLATPAK_LAUNCHER, FLATPAK_PERMISSION, FLATPAK_WRAPPER, InstallError,
+from nst_contract.plugin_config import CONFIG_NAME, config_text
+
+from .common import (CONTRACT_SRC, FLATPAK_LAUNCHER, FLATPAK_PERMISSION, FLATPAK_WRAPPER, InstallError,
     PLUGIN_NAME, PLUGIN_SRC, quote)
 from .places import Profile, find_gimp_profiles, kind_of
 from .session import Session
@@ -51,9 +52,9 @@ class PluginStep(Session):
             engine = python
             if prof.kind == "flatpak":
                 engine = self.flatpak_wrapper(python)
-            config = {"engine_python": str(engine), "engine_path": str(root), "weights": str(weights),
-                      "model": a.model, "device": a.device, **self.weights_info}
-            self.write_file(dest / CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode(),
+            config = config_text(str(engine), engine_path=str(root), weights=str(weights), model=a.model,
+                                 device=a.device, **self.weights_info)
+            self.write_file(dest / CONFIG_NAME, config.encode(),
                             f"plug-in config ({prof.label()})")
             self.report.append((f"plug-in, {prof.label()}", str(dest)))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 from nst_contract import process
+from nst_contract.plugin_config import Config
 
 from .common import PLUGIN_SRC
 from .environments import probe_python
@@ -65,10 +66,9 @@ def plugin_config(python: Path, *, model: str, weights: Optional[Path], device: 
                   engine_path: Optional[Path]):
     """The plug-in's Config as install.py writes it into nst-config.json (the engine's own
     interpreter, also for a Flatpak GIMP, whose launcher cannot run outside the sandbox)."""
-    nst_config, _jobs, _client = plugin_modules()
-    return nst_config.Config(path="<self-check>", engine_python=str(python),
-                             engine_path=str(engine_path) if engine_path else None,
-                             weights=str(weights) if weights else None, model=model, device=device)
+    return Config(path="<self-check>", engine_python=str(python),
+                  engine_path=str(engine_path) if engine_path else None,
+                  weights=str(weights) if weights else None, model=model, device=device)
 
 
 def self_check(python: Path, *, model: str, weights: Optional[Path], device: str = "auto",

@@ -35,20 +35,32 @@ RGB = "R'G'B' u8"
 GRAY = "Y u8"
 
 
-def _choice(items):
+def _choice(words):
+    """A Gimp.Choice of ``words``' choices, {nick: (label, meaning)}, in order."""
     choice = Gimp.Choice.new()
-    for i, (nick, label, help_text) in enumerate(items):
-        choice.add(nick, i, label, help_text)
+    for i, (nick, (label, _meaning)) in enumerate(words.items()):
+        choice.add(nick, i, label, "")
     return choice
+
+
+def _choice_help(words):
+    """'a' (what a means), 'b' or 'c': the choices named in an argument's help."""
+    names = [f"'{nick}'" + (f" ({meaning})" if meaning else "") for nick, (_label, meaning) in words.items()]
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 # ----------------------------------------------------------------------------- pixels
 
-def _read(drawable, rect, fmt, abyss=Gegl.AbyssPolicy.NONE):
-    """Bytes of ``rect`` (x, y, w, h, drawable coordinates) in babl format ``fmt``."""
+def _read(drawable, rect, fmt, abyss=Gegl.AbyssPolicy.NONE, size=None):
+    """Bytes of ``rect`` (x, y, w, h, drawable coordinates) in babl format ``fmt``; with ``size``
+    (w, h), scaled to that by GEGL (the preview's), without a copy of the full-size pixels."""
     x, y, w, h = rect
-    data = drawable.get_buffer().get(Gegl.Rectangle.new(x, y, w, h), 1.0, fmt, abyss)
-    return bytes(data)
+    if size is None:
+        area, scale = Gegl.Rectangle.new(x, y, w, h), 1.0
+    else:
+        scale = size[0] / w
+        area = Gegl.Rectangle.new(round(x * scale), round(y * scale), size[0], size[1])
+    return bytes(drawable.get_buffer().get(area, scale, fmt, abyss))
 
 
 def _write(drawable, rect, fmt, data):
@@ -160,7 +172,7 @@ def _target_layer(image, drawables):
 
 
 def _style_choice(config):
-    source = config.get_property("style-source") or "auto"
+    source = config.get_property("style-source") or nst_files.STYLE_SOURCES[0]
     layer = config.get_property("style-layer")
     gfile = config.get_property("style-file")
     path = gfile.get_path() if gfile is not None else None
@@ -204,21 +216,22 @@ def _choose_region(image, layer, config):
         ok, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
         if non_empty:
             sel_bounds = (x1, y1, x2 - x1, y2 - y1)
-    return nst_regions.choose_region(config.get_property("region") or "auto",
+    return nst_regions.choose_region(config.get_property("region") or nst_regions.REGIONS[0],
                                      layer.get_mask() is not None, sel_bounds, _layer_rect(layer))
 
 
-def _region_mask(image, layer, region):
-    """The region's one-byte mask at the layer's size, or None for the whole layer."""
+def _region_mask(image, layer, region, size=None):
+    """The region's one-byte mask at the layer's size (or scaled to ``size``, the preview's), or
+    None for the whole layer. The run and the preview use it."""
     width, height = layer.get_width(), layer.get_height()
     if region == "none":
         return None
     if region == "mask":
-        mask = _read(layer.get_mask(), (0, 0, width, height), GRAY)
+        mask = _read(layer.get_mask(), (0, 0, width, height), GRAY, size=size)
     else:
         # The selection channel covers the image; read the layer's rectangle of it
         # (image coordinates; outside the image reads as unselected).
-        mask = _read(image.get_selection(), _layer_rect(layer), GRAY)
+        mask = _read(image.get_selection(), _layer_rect(layer), GRAY, size=size)
     if nst_regions.mask_is_empty(mask):
         what = "layer mask is black" if region == "mask" else "selection does not cover the layer"
         raise RegionError(f"Nothing to stylise: the {what}. Choose another region.")
@@ -520,7 +533,7 @@ def run(procedure, run_mode, image, drawables, config, data):
                                                                      layer_size=layer_size), False, False)
 
     def preview(dialog):   # the live preview beside the settings (nst_preview.py)
-        gimp = nst_preview.GimpSide(_target_layer, _style_choice, _style_png, _choose_region)
+        gimp = nst_preview.GimpSide(_target_layer, _style_choice, _style_png, _choose_region, _region_mask, _read)
         return nst_preview.attach(dialog, config, image, drawables, started, gimp)
 
     if run_mode == Gimp.RunMode.INTERACTIVE:
@@ -632,12 +645,9 @@ def _add_style_arguments(procedure):
     """Where the style comes from and how strongly it is painted."""
     procedure.add_choice_argument(
         "style-source", "Style so_urce",
-        "Where the style comes from: 'auto' (the style layer when one is set, else the file), "
-        "'file' or 'layer'",
-        _choice([("auto", "Automatic (layer if chosen, else file)", ""),
-                 ("file", "Style image file", ""),
-                 ("layer", "Layer of an open image", "")]),
-        "auto", RW)
+        "Where the style comes from: " + _choice_help(nst_files.STYLE_SOURCE_WORDS),
+        _choice(nst_files.STYLE_SOURCE_WORDS),
+        nst_files.STYLE_SOURCES[0], RW)
     procedure.add_file_argument(
         "style-file", "Style _image", "Image file whose style is painted onto the layer",
         Gimp.FileChooserAction.OPEN, True, None, RW)
@@ -655,15 +665,12 @@ def _add_style_arguments(procedure):
 def _add_quality_arguments(procedure):
     """Preset, size, colours, region, seed and iterations; the choices and limits are the
     plug-in's presets (nst_jobs.PRESETS) over the engine's qualities and sizes."""
+    presets = nst_jobs.PRESET_WORDS
     draft = nst_jobs.PRESET_CAPS["draft"]
     procedure.add_choice_argument(
         "preset", "_Quality",
-        f"Quality preset: draft (a quick look at up to {draft} px, scaled to the layer), balanced "
-        "(the layer at its own size, few iterations at the finest scales), best (the layer at its "
-        "own size, more iterations: slow)",
-        _choice([("draft", f"Draft (quick look, up to {draft} px)", ""),
-                 ("balanced", "Balanced (full size)", ""),
-                 ("best", "Best (full size, more detail; slow)", "")]),
+        "Quality preset: " + ", ".join(f"{name} ({meaning})" for name, (_label, meaning) in presets.items()),
+        _choice(presets),
         options.DEFAULT_QUALITY, RW)
     procedure.add_int_argument(
         "size", "Result si_ze",
@@ -677,13 +684,9 @@ def _add_quality_arguments(procedure):
         "colours", False, RW)
     procedure.add_choice_argument(
         "region", "Re_gion",
-        "Where to stylise: 'auto' (the layer mask, else the selection, else the whole layer), "
-        "'mask', 'selection' or 'none' (whole layer)",
-        _choice([("auto", "Automatic (mask, else selection, else whole layer)", ""),
-                 ("mask", "Layer mask", ""),
-                 ("selection", "Selection", ""),
-                 ("none", "Whole layer", "")]),
-        "auto", RW)
+        "Where to stylise: " + _choice_help(nst_regions.REGION_WORDS),
+        _choice(nst_regions.REGION_WORDS),
+        nst_regions.REGIONS[0], RW)
     procedure.add_int_argument(
         "seed", "S_eed", "Random seed (same seed and settings = same result)",
         0, 2147483647, 0, RW)

@@ -14,8 +14,8 @@ import os
 import subprocess
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from nst_config import Config
 from nst_contract import events, process
+from nst_contract.plugin_config import Config
 from nst_contract.process import EventLines, stop_engine, tail
 from nst_errors import INSTALL_HINT, STYLIZE_TASK, Cancelled, EngineError
 from nst_jobs import PREVIEW_SNAPSHOT_EVERY, Job, engine_argv, stylize_args

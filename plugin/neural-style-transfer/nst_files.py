@@ -13,7 +13,11 @@ from typing import List, Sequence
 from nst_errors import VISUALIZE_TASK, EngineError, NstError
 
 
-STYLE_SOURCES = ("auto", "file", "layer")
+STYLE_SOURCES = ("auto", "file", "layer")  # the dialog's choices; the first is its default
+# The dialog's words for each: (label, what it means, for the help; "" = the name says it).
+STYLE_SOURCE_WORDS = dict(zip(STYLE_SOURCES, (
+    ("Automatic (layer if chosen, else file)", "the style layer when one is set, else the file"),
+    ("Style image file", ""), ("Layer of an open image", ""))))
 # Extensions the engine reads directly (Pillow); other style files are converted by GIMP.
 ENGINE_READABLE = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm")
 

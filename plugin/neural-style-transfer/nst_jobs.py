@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from nst_config import Config
 from nst_contract import options, process
 from nst_contract.options import fit_longest  # noqa: F401 (the engine's size rule)
+from nst_contract.plugin_config import Config
 from nst_contract.requests import StylizeRequest, VisualizeRequest, to_argv
 from nst_errors import NstError
 
@@ -25,6 +25,12 @@ from nst_errors import NstError
 # schedules.
 PRESET_CAPS = {"draft": 1024}
 PRESETS: Dict[str, Tuple[str, int]] = {q: (q, PRESET_CAPS.get(q, 0)) for q in options.QUALITIES}
+# The dialog's words for each preset: (label, what it does, for the help).
+_WORDS = {"draft": (f"Draft (quick look, up to {PRESET_CAPS['draft']} px)",
+                    f"a quick look at up to {PRESET_CAPS['draft']} px, scaled to the layer"),
+          "balanced": ("Balanced (full size)", "the layer at its own size, few iterations at the finest scales"),
+          "best": ("Best (full size, more detail; slow)", "the layer at its own size, more iterations: slow")}
+PRESET_WORDS: Dict[str, Tuple[str, str]] = {name: _WORDS.get(name, (name.capitalize(), name)) for name in PRESETS}
 # Written on every command line even at the engine's default, so a log shows what was asked.
 STYLIZE_ALWAYS = ("quality", "strength", "preserve_color", "seed")
 VISUALIZE_ALWAYS = ("units", "top", "size", "cell")

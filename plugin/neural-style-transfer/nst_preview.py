@@ -1,6 +1,6 @@
 """The Neural Style Transfer dialog's live preview (GTK; imported only by the dialog).
 
-The selected layer, scaled to nst_client.PREVIEW_SIZE (with its region: the engine keeps the
+The selected layer, scaled to nst_jobs.PREVIEW_SIZE (with its region: the engine keeps the
 content outside it), stylised with the dialog's current settings by one engine process kept for
 the dialog's lifetime (``serve``, nst_client.PreviewEngine): the network is loaded once and the
 style's statistics are reused while the style stays the same. Setting changes are debounced;
@@ -21,26 +21,26 @@ import time
 
 import gi
 gi.require_version("Gimp", "3.0")
-gi.require_version("Gegl", "0.4")
 gi.require_version("Gtk", "3.0")
 gi.require_version("GdkPixbuf", "2.0")
-from gi.repository import GdkPixbuf, Gegl, GLib, Gtk  # noqa: E402
+from gi.repository import GdkPixbuf, GLib, Gtk  # noqa: E402
 
 import nst_client  # noqa: E402
 import nst_config  # noqa: E402
 import nst_jobs  # noqa: E402
 import nst_progress  # noqa: E402
-import nst_regions  # noqa: E402
 import nst_tempdirs  # noqa: E402
+from nst_contract import events  # noqa: E402
 from nst_contract.process import tail  # noqa: E402
-from nst_errors import NstError, RegionError, format_engine_error  # noqa: E402
+from nst_errors import NstError, format_engine_error  # noqa: E402
 
 RGB = "R'G'B' u8"
 WATCH = GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR
 
 # The GIMP calls the preview shares with the run (neural-style-transfer.py holds them): the
-# layer to stylise, the style (kind, layer or path) and its file, the region for a layer.
-GimpSide = collections.namedtuple("GimpSide", "target_layer style_choice style_png choose_region")
+# layer to stylise, the style (kind, layer or path) and its file, the region for a layer and its
+# mask, and reading a drawable's pixels (scaled by GEGL).
+GimpSide = collections.namedtuple("GimpSide", "target_layer style_choice style_png choose_region region_mask read")
 
 
 class EngineStart:
@@ -79,17 +79,13 @@ def attach(dialog, config, image, drawables, started, gimp):
     return Preview(dialog, config, image, drawables, started, gimp)
 
 
-def _read_scaled(drawable, rect, size, fmt=RGB):
-    """``rect`` (x, y, w, h in the drawable's coordinates) scaled to ``size`` (w, h): GEGL's
-    own downscaling, without a copy of the full-size pixels."""
-    x, y, w, _h = rect
-    s = size[0] / w
-    r = Gegl.Rectangle.new(round(x * s), round(y * s), size[0], size[1])
-    return bytes(drawable.get_buffer().get(r, s, fmt, Gegl.AbyssPolicy.NONE))
-
-
-def _save_png(data, size, path):
+def _save_png(data, size, path, gray=False):
+    """R'G'B' u8 pixels, or one-byte ``gray`` ones (a mask), as a PNG."""
     w, h = size
+    if gray:   # GdkPixbuf has RGB only: each value thrice
+        rgb = bytearray(3 * w * h)
+        rgb[0::3] = rgb[1::3] = rgb[2::3] = data
+        data = bytes(rgb)
     pix = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB, False, 8,
                                           w, h, 3 * w)
     pix.savev(path, "png", [], [])
@@ -110,7 +106,7 @@ class Panel:
         box.pack_start(self.picture, False, False, 0)
         box.pack_start(self.bar, False, False, 0)
         box.pack_start(self.label, False, False, 0)
-        self.frame = Gtk.Frame(label="Preview (256 px, quick)")
+        self.frame = Gtk.Frame(label=f"Preview ({nst_jobs.PREVIEW_SIZE} px, quick)")
         self.frame.add(box)
         self._beside_fields(dialog)
 
@@ -184,23 +180,16 @@ class Preview:
         w, h = self.layer.get_width(), self.layer.get_height()
         self.size = nst_jobs.preview_size(w, h)
         self.content = self.run.file("preview-content.png")
-        _save_png(_read_scaled(self.layer, (0, 0, w, h), self.size), self.size, self.content)
+        _save_png(self.gimp.read(self.layer, (0, 0, w, h), RGB, size=self.size), self.size, self.content)
 
     def _mask(self):
         """The region's mask at the preview's size (a PNG), or None for the whole layer."""
         region = self.gimp.choose_region(self.image, self.layer, self.config)
-        if region == "none":
+        data = self.gimp.region_mask(self.image, self.layer, region, self.size)
+        if data is None:
             return None
-        w, h = self.layer.get_width(), self.layer.get_height()
-        if region == "mask":
-            data = _read_scaled(self.layer.get_mask(), (0, 0, w, h), self.size)
-        else:
-            ok, off_x, off_y = self.layer.get_offsets()
-            data = _read_scaled(self.image.get_selection(), (off_x, off_y, w, h), self.size)
-        if nst_regions.mask_is_empty(data):
-            raise RegionError("Nothing to stylise: the region is empty. Choose another region.")
         path = self.run.file(f"preview-mask-{region}.png")
-        _save_png(data, self.size, path)
+        _save_png(data, self.size, path, gray=True)
         return path
 
     def _style(self):
@@ -240,8 +229,8 @@ class Preview:
         return False
 
     def _on_output(self, fd, condition):
-        events, ended = self.engine.read_events()
-        for ev in events:
+        new, ended = self.engine.read_events()
+        for ev in new:
             self._event(ev)
         if ended:
             self.watch = None
@@ -250,20 +239,20 @@ class Preview:
         return True
 
     def _event(self, ev):
-        kind = ev.get("event")
-        bar = self.panel.bar
+        event, bar = events.typed(ev), self.panel.bar
         frac = nst_progress.progress_fraction(ev)
         if frac is not None:
             bar.set_fraction(frac)
-        if kind == "progress":
-            bar.set_text(f"step {ev.get('step')}/{ev.get('steps')}")
-        elif kind in ("snapshot", "done"):
-            self._show(ev["path" if kind == "snapshot" else "output"], kind)
-            if kind == "done":
-                bar.set_text(f"done in {ev.get('seconds', 0):.1f} s")
-                self.panel.say("")
-        elif kind == "error" and ev.get("code") != "cancelled":
-            self.panel.say(format_engine_error(str(ev.get("message", "")), str(ev.get("code"))), 0.0)
+        if isinstance(event, events.Progress):
+            bar.set_text(f"step {event.step}/{event.steps}")
+        elif isinstance(event, events.Snapshot):
+            self._show(event.path, event.KIND)
+        elif isinstance(event, events.Done):
+            self._show(event.output, event.KIND)
+            bar.set_text(f"done in {event.seconds or 0:.1f} s")
+            self.panel.say("")
+        elif isinstance(event, events.Error) and event.code != "cancelled":
+            self.panel.say(format_engine_error(str(event.message or ""), str(event.code)), 0.0)
             bar.set_text("failed")
 
     def _show(self, path, kind):

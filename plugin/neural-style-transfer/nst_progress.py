@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Optional, Tuple
 
-from nst_contract import iterations
+from nst_contract import events, iterations
 from nst_contract.options import fit_longest
 from nst_jobs import PRESETS, result_size
 
@@ -141,99 +141,81 @@ def format_duration(seconds) -> str:
 
 
 def progress_text(ev: dict) -> str:
-    """Text for GIMP's progress bar from an event of any engine command.
-
-    The events say which command they belong to (``command``; older engines put it only on
-    visualize's ``start``/``done``, and ``stage`` on its progress events)."""
-    kind = ev.get("event")
-    if ev.get("command") == "visualize" or (kind == "progress" and "stage" in ev):
-        return _visualize_progress_text(ev)
-    if kind == "start":
-        steps = ev.get("total_steps")
-        dev = ev.get("device")
-        bits = ["Neural style transfer: starting"]
+    """Text for GIMP's progress bar from an event of any engine command (its typed event,
+    nst_contract.events)."""
+    event = _typed(ev)
+    if isinstance(event, (events.VisualizeStarted, events.VisualizeProgress, events.VisualizeDone)):
+        return _visualize_progress_text(event)
+    if event is None and ev.get("command") == "visualize":
+        return PROGRESS_TITLES["visualize"]
+    if isinstance(event, events.Started):
         extra = []
-        if steps:
-            extra.append(f"{steps} steps")
-        if dev:
-            extra.append(f"on {dev}")
-        text = bits[0] + (f" ({', '.join(extra)})" if extra else "")
-        note = ev.get("note")
-        return f"{text}; {note}" if isinstance(note, str) and note else text
-    if kind == "progress":
-        parts = []
-        try:
-            parts.append(f"Scale {int(ev['scale']) + 1}/{int(ev['scales'])}")
-        except (KeyError, TypeError, ValueError):
-            pass
-        try:
-            step = int(ev['step'])
-            # step 0: a tiled scale computing its targets before its first step (the engine's "setup")
-            parts.append(f"step {step}/{int(ev['steps'])}" if step else "preparing")
-        except (KeyError, TypeError, ValueError):
-            pass
-        tile = ev.get("tile")
-        if isinstance(tile, list) and len(tile) == 2:
-            parts.append(f"tile {tile[0]}/{tile[1]}")  # a full-size step takes minutes: show it moving
-        eta = _eta_text(ev)
-        if eta:
-            parts.append(eta)
-        return ", ".join(parts) if parts else "Neural style transfer"
-    if kind == "done":
-        return "Neural style transfer: done"
-    return "Neural style transfer"
+        if event.total_steps:
+            extra.append(f"{event.total_steps} steps")
+        if event.device:
+            extra.append(f"on {event.device}")
+        text = "Neural style transfer: starting" + (f" ({', '.join(extra)})" if extra else "")
+        return f"{text}; {event.note}" if isinstance(event.note, str) and event.note else text
+    if isinstance(event, events.Progress):
+        # the contract's position (a full-size step takes minutes: its tile shows it moving), the ETA
+        parts = [*event.position(), *filter(None, [_eta_text(event.eta_s)])]
+        if parts and parts[0].startswith("scale "):
+            parts[0] = "S" + parts[0][1:]   # the text starts with its scale, as a sentence
+        return ", ".join(parts) if parts else PROGRESS_TITLES["stylize"]
+    if isinstance(event, events.Done):
+        return f"{PROGRESS_TITLES['stylize']}: done"
+    return PROGRESS_TITLES["stylize"]
 
 
-def _eta_text(ev: dict) -> Optional[str]:
-    eta = ev.get("eta_s")
+def _typed(ev: dict) -> Optional[events.Event]:
+    """The event's dataclass (None for untyped ones: ``info``, ``calibration``). Older engines put
+    ``command`` only on visualize's ``start``/``done``, and ``stage`` on its progress events."""
+    if ev.get("event") == "progress" and "stage" in ev and "command" not in ev:
+        ev = {**ev, "command": "visualize"}
+    return events.typed(ev)
+
+
+def _eta_text(eta) -> Optional[str]:
     if isinstance(eta, (int, float)) and eta == eta and eta >= 0:
         return f"{format_duration(eta)} left"
     return None
 
 
-def _visualize_progress_text(ev: dict) -> str:
+def _visualize_progress_text(event: events.Event) -> str:
     title = PROGRESS_TITLES["visualize"]
-    kind = ev.get("event")
-    if kind == "start":
+    if isinstance(event, events.VisualizeStarted):
         extra = []
-        if isinstance(ev.get("images"), int):
-            n = ev["images"]
-            extra.append(f"{n} image{'s' if n != 1 else ''}")
-        skipped = ev.get("skipped")
-        if isinstance(skipped, list) and skipped:
-            extra.append(f"{len(skipped)} skipped")
-        where = " on ".join(str(x) for x in (ev.get("backend"), ev.get("device")) if x)
+        if isinstance(event.images, int):
+            extra.append(f"{event.images} image{'s' if event.images != 1 else ''}")
+        if isinstance(event.skipped, list) and event.skipped:
+            extra.append(f"{len(event.skipped)} skipped")
+        where = " on ".join(str(x) for x in (event.backend, event.device) if x)
         if where:
             extra.append(where)
         return f"{title}: starting" + (f" ({', '.join(extra)})" if extra else "")
-    if kind == "done":
+    if isinstance(event, events.VisualizeDone):
         return f"{title}: done"
-    if kind != "progress":
-        return title
-    stage = ev.get("stage")
-    try:
-        count = f"{int(ev['step'])}/{int(ev['steps'])}"
-    except (KeyError, TypeError, ValueError):
-        count = ""
+    stage = event.stage
+    count = f"{event.step}/{event.steps}" if isinstance(event.step, int) and isinstance(event.steps, int) else ""
     if stage == "scan":
         text = f"Scanning image {count}".rstrip()
-        if isinstance(ev.get("image"), str) and ev["image"]:
-            text += f" ({os.path.basename(ev['image'])})"
+        if isinstance(event.image, str) and event.image:
+            text += f" ({os.path.basename(event.image)})"
     elif stage == "gradients":
         text = f"Gradients {count}".rstrip()
     elif stage == "render":
         text = "Drawing the picture"
     else:
-        label = ev.get("label")
-        text = str(label) if isinstance(label, str) and label else title
-    eta = _eta_text(ev)
+        text = event.label if isinstance(event.label, str) and event.label else title  # the engine's words
+    eta = _eta_text(event.eta_s)
     return f"{text}, {eta}" if eta and stage != "render" else text
 
 
 def progress_fraction(ev: dict) -> Optional[float]:
-    if ev.get("event") == "done":
+    event = _typed(ev)
+    if isinstance(event, (events.Done, events.VisualizeDone)):
         return 1.0
-    f = ev.get("fraction")
+    f = getattr(event, "fraction", None)
     if isinstance(f, (int, float)) and f == f:
         return min(1.0, max(0.0, float(f)))
     return None

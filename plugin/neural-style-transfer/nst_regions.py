@@ -11,7 +11,11 @@ from typing import Optional, Tuple
 from nst_errors import RegionError
 
 
-REGIONS = ("auto", "mask", "selection", "none")
+REGIONS = ("auto", "mask", "selection", "none")  # the dialog's choices; the first is its default
+# The dialog's words for each: (label, what it means, for the help; "" = the label says it).
+REGION_WORDS = dict(zip(REGIONS, (
+    ("Automatic (mask, else selection, else whole layer)", "the layer mask, else the selection, else the whole layer"),
+    ("Layer mask", ""), ("Selection", ""), ("Whole layer", "whole layer"))))
 Rect = Tuple[int, int, int, int]  # x, y, width, height
 
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from typing import List, Optional
 
-from nst_config import Config
+from nst_contract.plugin_config import Config
 
 
 TEMP_PREFIX = "nst-gimp-"

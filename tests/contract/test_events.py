@@ -65,3 +65,24 @@ def test_engine_error_codes_and_exit_statuses():
     assert ev.bad_input("x").exit_code == 2
     with pytest.raises(ValueError):
         ev.EngineError("oops", "x")
+
+
+def test_parse_event():
+    assert ev.parse_event('{"event": "done", "output": "x"}\n') == {"event": "done", "output": "x"}
+    assert ev.parse_event(b'{"event": "start"}') == {"event": "start"}
+    for junk in ("", "hello", "{broken", '{"no_event": 1}', "[1]", '{"event": 3}'):
+        assert ev.parse_event(junk) is None
+
+
+def test_an_event_lacking_fields_reads_them_as_none_and_keeps_what_it_has():
+    partial = ev.typed({"event": "progress", "step": 3, "steps": 9, "label": "engine words"})
+    assert isinstance(partial, ev.Progress) and partial.scale is None and partial.tile is None
+    assert (partial.step, partial.steps, partial.label) == (3, 9, "engine words")
+    assert partial.position() == ["step 3/9"]
+    assert ev.typed({"event": "start", "total_steps": 340}).total_steps == 340
+
+
+def test_the_progress_position_is_the_label_in_parts():
+    setup = ev.Progress(3, 4, (8, 8), 0, 3, 0.5, 1.0, 65.0, {}, tile=[2, 12])
+    assert setup.position() == ["scale 4/4", "setup", "tile 2/12"]
+    assert setup.to_event()["label"] == "scale 4/4 setup tile 2/12"

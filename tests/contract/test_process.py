@@ -141,3 +141,18 @@ def test_event_lines_from_pieces():
     assert lines.feed(b'{"event": "sta') == []
     assert lines.feed(b'rt"}\nnoise\n{"event": "done"}\n{"ev') == [{"event": "start"}, {"event": "done"}]
     assert lines.bad == ["noise"]
+
+
+def test_tail(tmp_path):
+    log = tmp_path / "err.log"
+    log.write_text("\n".join(f"line {i}" for i in range(100)))
+    t = p.tail(str(log), lines=3)
+    assert t == "line 97\nline 98\nline 99"
+    assert p.tail(str(tmp_path / "missing")) == ""
+
+
+def test_event_lines_split_reads_anywhere():
+    lines = p.EventLines()
+    assert lines.feed(b'{"event": "start", "id": 1}\n{"event": "pro') == [{"event": "start", "id": 1}]
+    assert lines.feed(b'gress", "id": 1}\nnoise\n') == [{"event": "progress", "id": 1}]
+    assert lines.feed(b"") == []

@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO / "plugin" / "neural-style-transfer"))
 sys.path.insert(0, str(REPO))  # nst_contract, which the plug-in imports
 import nst_client as nc  # noqa: E402
 from nst_contract.events import parse_event  # noqa: E402
-import nst_config  # noqa: E402
+from nst_contract import plugin_config  # noqa: E402
 import nst_jobs  # noqa: E402
 
 SHARED = Path(os.environ.get("NST_SHARED", REPO.parent / "shared"))
@@ -38,7 +38,7 @@ def main():
     a = ap.parse_args()
     py = os.environ.get("NST_ENGINE_PYTHON",
                         os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
-    cfg = nst_config.Config(path="<measure>", engine_python=py, engine_path=str(REPO), weights=a.weights,
+    cfg = plugin_config.Config(path="<measure>", engine_python=py, engine_path=str(REPO), weights=a.weights,
                             model=a.model, device="cpu")
     for preset in a.presets.split(","):
         with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,6 @@ engine source of this checkout (as ``engine_path``) and the shared VGG16 weights
 Tiny images, few iterations: a few seconds per engine run on 2 cores."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent.parent / "plugin" / "neural-style-transfer"
-sys.path.insert(0, str(PLUGIN_DIR))
-import nst_client as nc  # noqa: E402
-import nst_config  # noqa: E402
-import nst_errors  # noqa: E402
-import nst_jobs  # noqa: E402
-import nst_progress  # noqa: E402
+from plugin_helpers import PLUGIN_DIR
+import nst_client as nc
+from nst_contract import plugin_config
+import nst_errors
+import nst_jobs
+import nst_progress
 
 ENGINE_PYTHON = os.environ.get(
     "NST_ENGINE_PYTHON", os.path.expanduser("~/.cache/gimp-neural-style/test-venv/bin/python"))
@@ -33,7 +31,7 @@ ENGINE_PYTHON = os.environ.get(
 def engine_cfg(repo_dir, fixture_weights):
     if not os.path.exists(ENGINE_PYTHON):
         pytest.fail(f"engine interpreter {ENGINE_PYTHON} missing (set NST_ENGINE_PYTHON)")
-    return nst_config.Config(path="<test>", engine_python=ENGINE_PYTHON, engine_path=str(repo_dir),
+    return plugin_config.Config(path="<test>", engine_python=ENGINE_PYTHON, engine_path=str(repo_dir),
                              weights=str(fixture_weights), model="vgg16", device="cpu")
 
 
@@ -81,7 +79,7 @@ def test_real_engine_unreadable_style(engine_cfg, content_png, tmp_path):
 
 
 def test_real_engine_missing_weights(engine_cfg, content_png, shared_images, tmp_path):
-    cfg = nst_config.Config(**{**engine_cfg.__dict__, "weights": str(tmp_path / "nope.pt")})
+    cfg = plugin_config.Config(**{**engine_cfg.__dict__, "weights": str(tmp_path / "nope.pt")})
     job = nst_jobs.Job(content=str(content_png), style=str(shared_images / "starry_night.jpg"),
                        output=str(tmp_path / "r.png"), layer_size=(96, 72), preset="draft", iterations=2)
     with pytest.raises(nst_errors.EngineError) as e:
