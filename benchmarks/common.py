@@ -36,7 +36,7 @@ def cpu_description() -> dict:
     """The CPU model (as the engine's calibration cache names it), its logical CPUs, which of
     RELEVANT_FLAGS it has, and torch's CPU capability: what every figure is reported with."""
     import torch
-    from nst_engine import numerics
+    from nst_engine.transfer import numerics
 
     flags = cpu_flags()
     return {"model": numerics.device_model(torch.device("cpu")), "cpus": os.cpu_count(),

@@ -25,7 +25,9 @@ from pathlib import Path
 from PIL import Image
 
 from benchmarks.common import CONTENT, STYLE, cpu_description
-from nst_engine import StylizeRequest, stylize, tiles
+from nst_contract.requests import StylizeRequest
+from nst_engine import stylize
+from nst_engine.transfer import tiles
 
 
 def enlarged(size: int, folder: Path) -> Path:

@@ -25,7 +25,9 @@ from pathlib import Path
 import tempfile
 from benchmarks import fullres
 from benchmarks.common import STYLE
-from nst_engine import StylizeRequest, stylize, devices
+from nst_contract.requests import StylizeRequest
+from nst_engine import stylize
+from nst_engine.services import devices
 devices.available_bytes = lambda device: None  # no guard: always the whole image
 args = json.loads({args!r})
 with tempfile.TemporaryDirectory() as tmp:

@@ -22,9 +22,13 @@ import torch
 from PIL import Image
 
 from benchmarks.common import FIXTURE_WEIGHTS, IMAGES, OUT
-from nst_engine import StylizeRequest, devices, images, stylize
-from nst_engine.transfer import Objective, _style_views, network, plan
-from nst_engine.transfer.render import _tensor_mask
+from nst_contract.requests import StylizeRequest
+from nst_engine import stylize
+from nst_engine.services import devices, images
+from nst_engine.transfer.objective import Objective, style_views
+from nst_engine.transfer.planning import load_inputs
+from nst_engine.transfer.render import tensor_mask
+from nst_engine.transfer.reuse import network
 
 PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("tubingen.jpg", "woman-with-hat-matisse.jpg")]
 
@@ -32,15 +36,15 @@ PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("tubingen.jpg", "woman-with-hat-
 def float32_objective(req: StylizeRequest, image_path: Path) -> float:
     """The objective of a saved image, computed in float32 (contiguous) at the result's size."""
     req32 = StylizeRequest(**{**req.__dict__, "precision": "fp32", "layout": "contiguous", "output": None})
-    p = plan(req32)
+    p = load_inputs(req32)
     device = devices.pick(req32.device)
     net = network(req32, device)[0]
     w, h = p.output_size
     content = images.to_tensor(images.resize(p.content.rgb, (w, h))).to(device)
-    styles = _style_views(req32, [[images.to_tensor(s).to(device) for s in r.styles] for r in p.regions],
+    styles = style_views(req32.style_scale, [[images.to_tensor(s).to(device) for s in r.styles] for r in p.regions],
                           (w, h), device)
-    masks = [_tensor_mask(r.mask, (h, w), device) for r in p.regions]
-    objective = Objective(net, req32, p, content, styles, masks)
+    masks = [tensor_mask(r.mask, (h, w), device) for r in p.regions]
+    objective = Objective(net, p.objective, content, styles, masks)
     with torch.no_grad():
         return objective(images.to_tensor(Image.open(image_path).convert("RGB")).to(device))[1]["total"]
 

@@ -19,7 +19,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
 from benchmarks.common import CONTENT, FIXTURE_WEIGHTS, STYLE
-from nst_engine import StylizeRequest, stylize
+from nst_contract.requests import StylizeRequest
+from nst_engine import stylize
 
 # Operator name patterns → group; first match wins. Self times are summed per group.
 GROUPS = [

@@ -14,7 +14,7 @@ import argparse
 import os
 
 from benchmarks.common import CONTENT, FIXTURE_WEIGHTS, STYLE, time_to_reach, timed_run
-from nst_engine import StylizeRequest
+from nst_contract.requests import StylizeRequest
 
 
 def run(req: StylizeRequest, schedule: list[int]):

@@ -36,9 +36,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import (CONTENT, FIXTURE_WEIGHTS, OUT, STYLE, cpu_description, cpu_flags, time_to_reach,
                                timed_run)
-from nst_engine import StylizeRequest
-from nst_engine.transfer import Objective, network, plan
-from nst_engine import devices, images, numerics
+from nst_contract.options import fit_longest
+from nst_contract.requests import StylizeRequest
+from nst_engine.transfer.objective import Objective
+from nst_engine.transfer.planning import load_inputs
+from nst_engine.transfer.reuse import network
+from nst_engine.services import devices, images
+from nst_engine.transfer import numerics
 
 
 def matmul_gflops(n=2048, repeats=7, dtype=torch.float32):
@@ -68,14 +72,14 @@ def nominal_peak_gflops():
 
 def step_flops_and_time(req, repeats=5):
     """FLOPs and median wall time of one objective evaluation + backward at full size."""
-    p = plan(req)
+    p = load_inputs(req)
     device = devices.pick(req.device)
     net, _, chosen = network(req, device)  # the network exactly as stylize() runs it
     w, h = p.output_size
     content = images.to_tensor(images.resize(p.content.rgb, (w, h))).to(device)
     style = images.to_tensor(images.resize(p.regions[0].styles[0],
-                                           images.fit_longest(*p.regions[0].styles[0].size, max(w, h)))).to(device)
-    objective = Objective(net, req, p, content, [[style]], [None])
+                                           fit_longest(*p.regions[0].styles[0].size, max(w, h)))).to(device)
+    objective = Objective(net, p.objective, content, [[style]], [None])
     x = content.clone().requires_grad_(True)
     with FlopCounterMode(display=False) as counter:
         objective(x)[0].backward()

@@ -20,9 +20,10 @@ import torch
 from PIL import Image
 
 from benchmarks.common import FIXTURE_WEIGHTS, IMAGES
-from nst_engine import images as images_mod
+from nst_contract.options import fit_longest
+from nst_engine.services import images as images_mod
 from nst_engine.visualize.backends import OnnxScanner, TorchScanner
-from nst_engine.weights import load_features
+from nst_engine.services.weights import load_features
 
 
 def _images(size: int) -> list:
@@ -36,7 +37,7 @@ def _images(size: int) -> list:
         pass
     out = []
     for pic in pics:
-        w, h = images_mod.fit_longest(*pic.size, size)
+        w, h = fit_longest(*pic.size, size)
         out.append(images_mod.to_tensor(images_mod.resize(pic, (w, h))))
     return out
 

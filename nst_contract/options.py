@@ -9,6 +9,7 @@ schedules, tile sizes) stays in the engine.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
@@ -28,6 +29,13 @@ def fit_longest(width: int, height: int, longest: int) -> Tuple[int, int]:
 # The result is the content's own size up to this longest side (above it, the largest size
 # that fits, said in the start event).
 DEFAULT_MAX_SIZE = 4096
+
+
+def result_longest(width: int, height: int, size: Optional[int] = None) -> int:
+    """The longest side of a stylize result for content of ``width`` x ``height``: ``size``
+    (--size) when given, else the content's own, at most DEFAULT_MAX_SIZE. The engine may
+    compute less where memory is short (its ``start`` event says so)."""
+    return int(size) if size else min(max(int(width), int(height)), DEFAULT_MAX_SIZE)
 # The pyramid's coarsest scale (longest side). Below 256 px VGG's deep layers see too little,
 # and a 128 px stage gave a worse full-size objective for more time (docs/benchmarks.md, "Schedules compared").
 # A preview, which wants a first picture more than the best objective, starts lower.
@@ -59,6 +67,22 @@ DEFAULT_STYLE_WEIGHT = 20.0
 DEFAULT_TV_WEIGHT = 0.0
 STRENGTH_RANGE = (0.0, 1.0)
 DEFAULT_STRENGTH = 0.5  # ⇔ DEFAULT_STYLE_WEIGHT
+
+
+def check_strength(value) -> float:
+    """``value`` as a style strength, or ValueError saying what --strength must be (a finite
+    number within STRENGTH_RANGE); the engine refuses with this message, the plug-in's slider
+    keeps within the range."""
+    try:
+        strength = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"--strength must be a number, got {value!r}") from None
+    low, high = STRENGTH_RANGE
+    if not math.isfinite(strength) or strength < low:
+        raise ValueError(f"--strength must be a finite number ≥ {low:g}, got {value!r}")
+    if not low <= strength <= high:
+        raise ValueError(f"--strength must be between {low:g} and {high:g}, got {strength}")
+    return strength
 
 # visualize (docs/visualize.md)
 DEFAULT_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

@@ -4,11 +4,14 @@ The GIMP plug-in drives it through the command line (``python -m nst_engine``),
 never by importing it; see docs/engine-protocol.md. The request, its options and the
 events are the contract's (``nst_contract``, shared with the plug-in and the installer).
 Importing this package loads no torch: only ``stylize`` does, on first use.
-"""
-from .errors import EngineError
-from .request import Progress, Region, Started, StylizeRequest, StylizeResult
 
-__all__ = ["stylize", "StylizeRequest", "Region", "Progress", "Started", "StylizeResult", "EngineError"]
+Three layers, each importing only the ones below it (tests/engine/test_layout.py checks it):
+
+- front doors: ``cli`` (``python -m nst_engine``), ``serve``, ``doctor``, ``visualize_cli``;
+- jobs: ``transfer/`` (stylisation, and everything only it uses) and ``visualize/``;
+- shared services: ``services/`` (the VGG and its weights, images, devices, cancel, reporters).
+"""
+__all__ = ["stylize"]
 __version__ = "0.1.0"
 
 

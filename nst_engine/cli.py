@@ -13,12 +13,12 @@ import importlib
 import sys
 import traceback
 
+from nst_contract.events import EXIT_CODES
 from nst_contract.options import PROGRESS_KINDS
 from nst_contract.requests import build_parser, request_from_args
 
-from . import cancel as cancel_mod
-from .errors import EXIT_CODES, failure
-from .events import make_reporter
+from .services import cancel as cancel_mod
+from .services.reporters import failure, make_reporter
 
 # command -> "module:function" (relative to this package), called as function(args, reporter, token) -> status
 HANDLERS = {

@@ -30,8 +30,10 @@ def run(args, reporter, token) -> int:
     import torch
     import torchvision
 
-    from . import __version__, devices, weights
-    from .request import StylizeRequest
+    from nst_contract.requests import StylizeRequest
+
+    from . import __version__
+    from .services import devices, weights
     from .transfer import stylize
 
     device = devices.pick(args.device)
@@ -70,9 +72,11 @@ def run(args, reporter, token) -> int:
 
 def _calibrate(args, reporter) -> None:
     """Measure afresh which precision and layout the network runs fastest in here (and cache it)."""
-    from . import devices, numerics
-    from .request import StylizeRequest
-    from .transfer import network
+    from nst_contract.requests import StylizeRequest
+
+    from .services import devices
+    from .transfer import numerics
+    from .transfer.reuse import network
 
     devices.set_threads(args.threads)
     req = StylizeRequest(content=None, model=args.model, weights=args.weights, precision=args.precision,

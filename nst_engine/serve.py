@@ -2,7 +2,7 @@
 
 For front ends that stylise again and again (the plug-in's live preview, scripts that
 stylise many layers): the network is loaded once, and the style's Gram targets are
-reused while the style (as the network sees it) stays the same (``transfer.Reuse``).
+reused while the style (as the network sees it) stays the same (``transfer.reuse.Reuse``).
 
 Protocol (docs/engine-protocol.md, "serve"): one JSON object per line on stdin,
 ``{"id": ID, "args": [stylize arguments...], "snapshot_every": N}`` or
@@ -21,13 +21,12 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from nst_contract.events import Error, Ready, Snapshot
+from nst_contract.events import EXIT_CODES, EngineError, Error, Ready, Snapshot, bad_input
 from nst_contract.jsonlines import BadLine, read_json
 from nst_contract.requests import StylizeRequest, from_argv
 
-from .cancel import CancelToken
-from .errors import EXIT_CODES, EngineError, bad_input, failure
-from .events import JsonReporter
+from .services.cancel import CancelToken
+from .services.reporters import JsonReporter, failure
 
 # The serve command's options that every job inherits (a job's own arguments come after them).
 COMMON = ("model", "weights", "device", "threads")
@@ -37,14 +36,14 @@ SNAPSHOT_FOLDER_PREFIX = ".nst-snapshots-"
 
 
 @dataclass
-class Job:
+class ServeJob:
     id: object
     args: list
     snapshot_every: int = 0
 
 
 def parse_line(line: bytes | str):
-    """A stdin line → ``Job``, ``("cancel", id)``, or raise ``bad_input`` saying what a line must be."""
+    """A stdin line → ``ServeJob``, ``("cancel", id)``, or raise ``bad_input`` saying what a line must be."""
     try:
         msg = read_json(line)
     except BadLine as exc:
@@ -61,7 +60,7 @@ def parse_line(line: bytes | str):
     every = msg.get("snapshot_every", 0)
     if not isinstance(every, int) or isinstance(every, bool) or every < 0:
         raise bad_input(f"job {msg['id']!r}: \"snapshot_every\" must be a whole number ≥ 0")
-    return Job(msg["id"], args, every)
+    return ServeJob(msg["id"], args, every)
 
 
 def _id_of(line: bytes):
@@ -118,7 +117,7 @@ class _Events:
         self.error(job_id, "cancelled", f"{why}; nothing was written")
 
 
-class _Slot:
+class JobSlot:
     """The job waiting and the job running, shared by the stdin reader (a thread) and the
     runner (the main thread). One job runs at a time: a newer job cancels the running one
     and replaces one still waiting; a cancel line names either."""
@@ -126,7 +125,7 @@ class _Slot:
     def __init__(self, events: _Events, stop: CancelToken):
         self.events, self.stop = events, stop
         self.cond = threading.Condition()
-        self.pending: Job | None = None
+        self.pending: ServeJob | None = None
         self.running: tuple | None = None  # (job id, token)
         self.eof = False
 
@@ -145,13 +144,13 @@ class _Slot:
             self.events.error(None, "internal", f"the line could not be read ({type(exc).__name__}: {exc})")
             return
         with self.cond:
-            if isinstance(msg, Job):
+            if isinstance(msg, ServeJob):
                 self._queue(msg)
             else:
                 self._cancel(msg[1])
             self.cond.notify_all()
 
-    def _queue(self, job: Job) -> None:
+    def _queue(self, job: ServeJob) -> None:
         if self.pending is not None:
             self.events.cancelled(self.pending.id, f"replaced by job {job.id!r}")
         self.pending = job
@@ -199,7 +198,7 @@ class _Slot:
             self.running = None
 
 
-def _read(fd: int, slot: _Slot) -> None:
+def _read(fd: int, slot: JobSlot) -> None:
     """The stdin reader (a thread): every line to ``slot``, then EOF."""
     # os.read, not sys.stdin: see cancel.install (a daemon thread blocked in the buffered
     # reader makes interpreter shutdown abort).
@@ -227,11 +226,11 @@ class Server:
     def __init__(self, reporter, common: dict, stop: CancelToken):
         """``common``: the serve command's settings every job inherits ({"model": "vgg16", ...})."""
         self.events = _Events(reporter, on_gone=lambda: self.slot.close_input("the reader of the events is gone"))
-        self.slot = _Slot(self.events, stop)
+        self.slot = JobSlot(self.events, stop)
         self.stop = stop
         self.common = dict(common)
         self.common_argv = [a for name, value in self.common.items() for a in (f"--{name}", str(value))]
-        self.reuse = None  # transfer.Reuse, made with the first job (importing torch takes a while)
+        self.reuse = None  # transfer.reuse.Reuse, made with the first job (importing torch takes a while)
 
     def run(self, fd: int) -> None:
         """Serve jobs read from ``fd`` until it reaches EOF (or SIGINT/SIGTERM)."""
@@ -251,8 +250,8 @@ class Server:
         opening its dialog finds them ready. A failure here is left for that job to report."""
         try:
             req = StylizeRequest(content=None, **self.common)
-            from . import devices
-            from .transfer import Reuse
+            from .services import devices
+            from .transfer.reuse import Reuse
 
             devices.set_threads(req.threads)  # as stylize() does: numerics are measured with them
             self.reuse = self.reuse or Reuse()
@@ -261,7 +260,7 @@ class Server:
         except Exception as exc:  # noqa: BLE001 - the job that needs it says what went wrong
             print(f"serve: warm-up skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
 
-    def run_job(self, job: Job, token) -> None:
+    def run_job(self, job: ServeJob, token) -> None:
         """One job, start to end; whatever goes wrong becomes its ``error`` event, and serving goes on."""
         try:
             self._stylize(job, token)
@@ -273,8 +272,9 @@ class Server:
         finally:
             self.slot.finished()
 
-    def _stylize(self, job: Job, token) -> None:
-        from .transfer import Reuse, stylize
+    def _stylize(self, job: ServeJob, token) -> None:
+        from .transfer import stylize
+        from .transfer.reuse import Reuse
 
         self.reuse = self.reuse or Reuse()
         try:
@@ -291,12 +291,12 @@ class Server:
         self.events.emit({**tag, **result.to_event(), "style_stats": {"reused": self.reuse.hits,
                                                                       "computed": self.reuse.misses}})
 
-    def _snapshots(self, job: Job, files: "_SnapshotFiles"):
+    def _snapshots(self, job: ServeJob, files: "_SnapshotFiles"):
         """stylize's ``snapshots`` for a job that asked for them: the picture so far, written to
         the job's snapshot file and announced by a ``snapshot`` event; else None."""
         if not job.snapshot_every:
             return None
-        from .images import save_atomic
+        from .services.images import save_atomic
 
         def snap(progress, image):
             path = files.path()

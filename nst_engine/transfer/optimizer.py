@@ -12,8 +12,10 @@ import math
 
 import torch
 
-from .. import quick_start
-from ..request import DETAIL_SIDE, StylizeRequest
+from nst_contract.iterations import DETAIL_SIDE
+from nst_contract.requests import StylizeRequest
+
+from . import quick_start
 
 LBFGS_HISTORY = 50
 # The optimiser itself is left alone after such a rise: it recovers (1024 px of a 2048 px balanced

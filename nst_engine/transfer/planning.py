@@ -1,9 +1,10 @@
-"""The plan of a stylisation: the request checked, its images loaded, its scales and steps.
+"""The plan of a stylisation, made once: the request checked, its images loaded, the size it fits at.
 
-Everything that can be refused without the network is refused here, before torch loads a
-weight: every mistake becomes a clear ``bad_input`` naming the option to change. The
-choice lists come from the contract (nst_contract.options), so the messages list exactly
-what the command line and the plug-in offer.
+``load_inputs`` refuses everything that can be refused without the network, before torch loads a
+weight: every mistake becomes a clear ``bad_input`` naming the option to change. The choice
+lists come from the contract (nst_contract.options), so the messages list exactly what the
+command line and the plug-in offer. ``plan`` then adds what needs the network and the device
+(the memory guard, budget.py) and returns the plan the job runs, which nothing changes after.
 """
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import math
 from dataclasses import dataclass
 
 from nst_contract import options as o
+from nst_contract.events import bad_input
+from nst_contract.options import DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, MIN_SIDE, fit_longest
+from nst_contract.requests import Region, StylizeRequest
 
-from .. import images, memory, numerics
-from ..errors import bad_input
-from ..images import MIN_SIDE
-from ..request import (COARSE_SHARE, DEFAULT_MAX_SIZE, DEFAULT_STYLE_WEIGHT, DETAIL_SIDE, FINE_ITERATIONS,
-                       QUALITY_ITERATIONS, SINGLE_SCALE_ITERATIONS, Region, StylizeRequest,
-                       strength_to_style_weight)
-from ..vgg import available_layers
+from ..services import images
+from ..services.vgg import available_layers
+from . import budget, numerics
+from .losses import ObjectiveSpec
 
 
 @dataclass
@@ -37,21 +38,40 @@ class LoadedRegion:
     weight: float
 
 
-@dataclass
-class Plan:
-    """What ``stylize()`` runs: checked numbers, loaded images, the pyramid and its steps."""
+@dataclass(frozen=True)
+class JobInputs:
+    """The request checked and its images loaded (``load_inputs``): all of the plan but what
+    needs the network and the device."""
+
+    content: images.SplitImage  # cut to ``output_size`` when that is smaller (never enlarged here)
+    content_size: tuple  # (w, h) as decoded
+    regions: tuple  # [LoadedRegion]
+    output_size: tuple  # (w, h) asked for (--size, else the content's, capped)
+    objective: ObjectiveSpec
+    decode_bytes: int  # peak memory of decoding the largest input image
+    scale_iterations: tuple = None  # the caller's iterations per scale (schedule.schedule), or None
+
+
+@dataclass(frozen=True)
+class StylizePlan:
+    """What ``stylize()`` runs: loaded images, the result's size, the pyramid with its steps and
+    tiles, the objective's layers and weights, and the memory it needs."""
 
     content: images.SplitImage
-    regions: list  # [LoadedRegion]
+    content_size: tuple  # (w, h) as decoded
+    regions: tuple  # [LoadedRegion]
+    objective: ObjectiveSpec
     output_size: tuple  # (w, h)
     scales: list  # [(w, h)] coarse → fine
     steps: list
-    style_weight: float
-    layer_weights: list
-    content_size: tuple = None  # (w, h) as decoded; ``content`` is cut to ``output_size``
-    decode_bytes: int = 0  # peak memory of decoding the largest input image
+    tiles: list  # per scale: tile core side, or None (the whole image in one pass)
+    need_bytes: int  # peak memory, estimated
     note: str = ""  # why the result is smaller than the content (memory)
-    scale_iterations: list = None  # the caller's iterations per scale (see ``schedule``), or None
+
+
+def strength_to_style_weight(strength: float) -> float:
+    """0..1 slider → style weight, log-scaled: 0.5 is the default, each ±1/3 is ×10."""
+    return DEFAULT_STYLE_WEIGHT * 10 ** (3.0 * (strength - 0.5))
 
 
 # ----------------------------------------------------------------------------- checks
@@ -113,10 +133,10 @@ def _layer_weights(req: StylizeRequest) -> list:
 def _style_weight(req: StylizeRequest) -> float:
     """β: from --strength (0..1) when given, else --style-weight, else the default."""
     if req.strength is not None:
-        strength = _finite_nonneg("--strength", req.strength)
-        if strength > 1:
-            raise bad_input(f"--strength must be between 0 and 1, got {strength}")
-        return strength_to_style_weight(strength)
+        try:
+            return strength_to_style_weight(o.check_strength(req.strength))
+        except ValueError as exc:
+            raise bad_input(str(exc)) from None
     if req.style_weight is not None:
         return _finite_nonneg("--style-weight", req.style_weight)
     return DEFAULT_STYLE_WEIGHT
@@ -149,11 +169,11 @@ def _check_counts(req: StylizeRequest, scale_iterations) -> None:
 # ----------------------------------------------------------------------------- the plan
 
 
-def plan(req: StylizeRequest, scale_iterations=None) -> Plan:
-    """Validate everything that can be validated without the network's weights.
+def load_inputs(req: StylizeRequest, scale_iterations=None) -> JobInputs:
+    """Validate everything that can be validated without the network's weights, and load the images.
 
     ``scale_iterations``: iterations at each scale, coarse → fine, instead of the quality's
-    schedule (benchmarks compare schedules with it; see ``schedule``)."""
+    schedule (benchmarks compare schedules with it; see schedule.schedule)."""
     _check_choices(req)
     layer_weights = _layer_weights(req)
     _check_numbers(req)
@@ -166,7 +186,7 @@ def plan(req: StylizeRequest, scale_iterations=None) -> Plan:
     content, content_size, decode = _content(req, wanted)
     regions, style_decode = _regions(req, content.rgb.size, round(wanted * req.style_scale))
     longest = _longest_side(req, content_size)
-    out_w, out_h = images.fit_longest(*content_size, longest)
+    out_w, out_h = fit_longest(*content_size, longest)
     if min(out_w, out_h) < MIN_SIDE:
         raise bad_input(f"at {out_w}x{out_h} the result's shorter side is under {MIN_SIDE} px, too small for "
                         f"the network; ask for --size {_least_longest(content_size)} or more, or use a less "
@@ -175,32 +195,42 @@ def plan(req: StylizeRequest, scale_iterations=None) -> Plan:
     if out_w < content.rgb.width:  # cut down now (the same resize stylize() makes); enlarging waits for the memory check
         alpha = None if content.alpha is None else images.resize(content.alpha, (out_w, out_h))
         content = images.SplitImage(images.resize(content.rgb, (out_w, out_h)), alpha, content.gray)
-    scales, steps = _schedule(req, (out_w, out_h), scale_iterations)
-    return Plan(content, regions, (out_w, out_h), scales, steps, style_weight, layer_weights,
-                content_size, max(decode, style_decode), scale_iterations=scale_iterations)
+    spec = ObjectiveSpec(req.content_layer, tuple(req.style_layers), tuple(layer_weights), req.content_weight,
+                         style_weight, req.tv_weight, tuple((tuple(r.blend), r.weight) for r in regions))
+    return JobInputs(content, content_size, tuple(regions), (out_w, out_h), spec, max(decode, style_decode),
+                     None if scale_iterations is None else tuple(scale_iterations))
+
+
+def plan(req: StylizeRequest, inputs: JobInputs, net, device) -> StylizePlan:
+    """The plan the job runs: ``inputs`` at the size that fits in the memory free on ``device``
+    for ``net`` (budget.fit: smaller when no size was asked for, else refused), with the
+    pyramid's scales, steps and tiles at that size."""
+    fitted = budget.fit(net, req, inputs.regions, inputs.decode_bytes, inputs.output_size,
+                        inputs.scale_iterations, device)
+    return StylizePlan(inputs.content, inputs.content_size, inputs.regions, inputs.objective, fitted.output_size,
+                       fitted.scales, fitted.steps, fitted.tiles, fitted.need_bytes, fitted.note)
 
 
 def _content(req: StylizeRequest, wanted: int) -> tuple:
     """(the content split into RGB/alpha/gray, its size as decoded, the peak memory of decoding it)."""
     has_masks = req.mask is not None or any(r.mask is not None for r in req.regions)
     content_img = images.open_image(req.content, "content image", None if has_masks else wanted)
-    decode = memory.decode_bytes(content_img.size, content_img.mode)
+    decode = images.decode_bytes(content_img.size, content_img.mode)
     content_size = content_img.info.get("declared_size", content_img.size)
     return images.split(content_img), content_size, decode
 
 
 def _longest_side(req: StylizeRequest, content_size) -> int:
     """The result's longest side: --size, else the content's, capped at DEFAULT_MAX_SIZE."""
-    if req.size is None:
-        return min(max(content_size), DEFAULT_MAX_SIZE)
-    _whole("--size", req.size, MIN_SIDE, " of pixels")
-    return req.size
+    if req.size is not None:
+        _whole("--size", req.size, MIN_SIDE, " of pixels")
+    return o.result_longest(*content_size, req.size)
 
 
 def _least_longest(size) -> int:
     """The smallest longest side at which an image of ``size`` has a shorter side of MIN_SIDE."""
     longest = math.ceil(MIN_SIDE * max(size) / min(size))
-    while min(images.fit_longest(*size, longest)) < MIN_SIDE:
+    while min(fit_longest(*size, longest)) < MIN_SIDE:
         longest += 1
     return longest
 
@@ -209,7 +239,7 @@ def _fit_styles(req: StylizeRequest, regions: list, longest: int) -> None:
     """Refuse a style seen too small; cut each down to its view at the finest scale."""
     for region in regions:
         for i, style in enumerate(region.styles):
-            sw, sh = images.fit_longest(*style.size, round(longest * req.style_scale))
+            sw, sh = fit_longest(*style.size, round(longest * req.style_scale))
             if min(sw, sh) < MIN_SIDE:
                 raise bad_input(f"the style image would be seen at {sw}x{sh}, under {MIN_SIDE} px on its "
                                 f"shorter side; raise --style-scale or --size")
@@ -230,66 +260,15 @@ def _regions(req: StylizeRequest, content_size, style_longest: int) -> tuple[lis
         styles = []
         for path in spec.styles:
             img = images.open_image(path, f"style image{where}", style_longest)
-            decode = max(decode, memory.decode_bytes(img.size, img.mode))
+            decode = max(decode, images.decode_bytes(img.size, img.mode))
             styles.append(img.convert("RGB"))
         blend = _weights_list("--style-blend", spec.blend, len(styles), "styles")
         mask = None if spec.mask is None else images.load_mask(spec.mask, content_size, f"mask{where}")
         if mask is not None:
-            decode = max(decode, memory.decode_bytes(mask.size, "L"))
+            decode = max(decode, images.decode_bytes(mask.size, "L"))
         if mask is not None and mask.getextrema()[1] == 0:
             raise bad_input(f"the mask {spec.mask!r}{where} is all black, so nothing would be stylised; "
                             "white marks where the style goes")
         weight = _finite_nonneg(f"region weight{where}", spec.weight)
         out.append(LoadedRegion(styles, blend, mask, weight))
     return out, decode
-
-
-# ----------------------------------------------------------------------------- schedule
-
-
-def _schedule(req: StylizeRequest, size, scale_iterations=None) -> tuple[list, list]:
-    """Pyramid scales (coarse → fine) and iterations at each.
-
-    Up to DETAIL_SIDE: QUALITY_ITERATIONS at the finest of those scales, COARSE_SHARE of it at
-    the coarser ones. Above it: FINE_ITERATIONS[quality], halved at each further doubling.
-    ``scale_iterations`` (a caller's own schedule, coarse → fine) replaces both: as many
-    scales as it has entries, the last at ``size``, each half the next."""
-    if scale_iterations is not None:
-        if len(scale_iterations) > _deepest(size):
-            raise bad_input(f"{len(scale_iterations)} scales of a {size[0]}x{size[1]} result would make the "
-                            f"coarsest under {MIN_SIDE} px on its shorter side; give at most {_deepest(size)}")
-        return pyramid_scales(size, len(scale_iterations)), list(scale_iterations)
-    w, h = size
-    if not req.pyramid or max(w, h) < 2 * req.coarsest:
-        n = 1
-    else:  # halvings down to --coarsest on the longer side, but none under MIN_SIDE on the shorter
-        n = min(1 + int(math.log2(max(w, h) / req.coarsest)), _deepest(size))
-    if n == 1:
-        iterations = req.iterations or (SINGLE_SCALE_ITERATIONS if not req.pyramid else QUALITY_ITERATIONS)[req.quality]
-        return [(w, h)], [iterations]
-    scales = pyramid_scales(size, n)
-    fine = [s for s in scales if max(s) > DETAIL_SIDE and s != scales[0]]
-    finest = req.iterations or QUALITY_ITERATIONS[req.quality]
-    coarse = max(1, round(finest * COARSE_SHARE))
-    detail = scales[:len(scales) - len(fine)]
-    steps = [coarse] * (len(detail) - 1) + [finest if not fine else coarse]
-    for j in range(len(fine)):
-        steps.append(max(1, round(FINE_ITERATIONS[req.quality] / 2 ** j)))
-    if fine and req.iterations:  # asked for: the finest scale gets exactly that many
-        steps[-1] = req.iterations
-    return scales, steps
-
-
-def _deepest(size) -> int:
-    """The most pyramid scales a result of ``size`` can have: each half the next, the coarsest's
-    shorter side still MIN_SIDE or more (the network's smallest input)."""
-    n = 1
-    while min(pyramid_scales(size, n + 1)[0]) >= MIN_SIDE:
-        n += 1
-    return n
-
-
-def pyramid_scales(size, n: int) -> list:
-    """``n`` sizes, coarse → fine, each half the next; the last is ``size``."""
-    w, h = size
-    return [(max(1, round(w / 2 ** j)), max(1, round(h / 2 ** j))) for j in reversed(range(n))]

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import torch
 
-from .. import color, images
-from ..request import StylizeRequest
-from .planning import Plan
+from nst_contract.requests import StylizeRequest
+
+from ..services import images
+from . import color
+from .planning import StylizePlan
 
 
-def _tensor_mask(mask_img, hw, device) -> torch.Tensor | None:
+def tensor_mask(mask_img, hw, device) -> torch.Tensor | None:
     if mask_img is None:
         return None
     return images.resize_tensor(images.to_tensor(mask_img), hw).to(device)
 
 
-def _union(masks):
+def mask_union(masks):
     present = [m for m in masks if m is not None]
     if len(present) < len(masks) or not present:
         return None  # some region covers everything
@@ -29,20 +31,20 @@ def _union(masks):
     return union
 
 
-def _composite(x, content, union):
+def composite(x, content, union):
     return x if union is None else union * x + (1 - union) * content
 
 
-def _render(x, content_full, plan_: Plan, req: StylizeRequest, device, size):
+def picture(x, content_full, plan_: StylizePlan, req: StylizeRequest, device, size):
     """``x`` (at ``size``) as the picture that is saved: the content's colours back (luminance),
     the content itself outside the region, gray and alpha as the content had them."""
     w, h = size
     with torch.no_grad():
         content = images.resize_tensor(content_full, (h, w))
         styled = color.recombine(x, content) if req.preserve_color == "luminance" else x
-        union = _union([_tensor_mask(r.mask, (h, w), device) for r in plan_.regions])
+        union = mask_union([tensor_mask(r.mask, (h, w), device) for r in plan_.regions])
         # Outside the region the result is the content itself, exactly (0·styled + 1·content).
-        result = _composite(styled, content, union)
+        result = composite(styled, content, union)
     return _finish(images.to_pil(result), plan_.content, size)
 
 

@@ -11,9 +11,10 @@ from collections import OrderedDict
 
 import torch
 
-from .. import numerics
-from ..request import StylizeRequest
-from ..weights import load_features
+from nst_contract.requests import StylizeRequest
+
+from ..services.weights import load_features
+from . import numerics
 from .objective import style_grams
 
 

@@ -2,7 +2,7 @@
 
 Zeiler & Fergus's first visualisation, forward-only; one module per step:
 
-1. check the request (check.py; its defaults and limits: request.py) and collect the images,
+1. check the request (check.py; its defaults and limits: nst_contract.options) and collect the images,
    files and folders, unreadable ones skipped and reported (sources.py);
 2. load the VGG truncated after the deepest requested layer and fix the plan: units per layer,
    the picture's layout, the progress cost model (plan.py, layout.py);
@@ -16,33 +16,28 @@ Zeiler & Fergus's first visualisation, forward-only; one module per step:
    clipped at the border — out of the scanned image (scan.py), optionally with the gradient
    of the unit's activation with respect to the patch (gradients.py);
 5. draw one labelled block per layer into a single picture (layout.py) and write the picture
-   and a JSON index atomically (index.py). run.py holds ``visualize()``, these steps in order.
+   and a JSON index atomically (index.py). pipeline.py holds ``visualize()``, these steps in order.
 
 The unit of work for progress and cancellation is one image.
 
-The request and its defaults import at once; the rest (torch) on first use, so that the
+Importing this package loads no torch: its names load on first use, so that the
 command line's ``--help`` does not pay for loading torch.
 """
 from __future__ import annotations
 
 from importlib import import_module
 
-from .request import (BACKENDS, DEFAULT_CELL, DEFAULT_LAYERS, DEFAULT_OVERLAP, DEFAULT_SIZE, DEFAULT_TOP,
-                      DEFAULT_UNITS, MAX_CELL, MAX_SIZE, MAX_TOP, MAX_UNITS, MIN_CELL, VisualizeRequest)
-
-# name -> the module of this package that defines it
+# name -> the module of this package that defines it (the request, its defaults and the events
+# are the contract's: nst_contract.requests.VisualizeRequest, nst_contract.options, nst_contract.events)
 _LAZY = {
-    "visualize": "run",
-    "VisualizeStarted": "events", "VisualizeProgress": "events", "VisualizeResult": "events", "Patch": "events",
+    "visualize": "pipeline", "VisualizeResult": "results", "Patch": "results",
     "check_request": "check", "collect": "sources",
     "field_box": "fields", "field_crop": "fields", "image_top": "suppress", "choose_units": "scan",
     "make_scanner": "backends", "gradient_patch": "gradients", "MAX_PICTURE_PIXELS": "layout",
     "JSON_VERSION": "index", "UNIT_RULE": "scan",
 }
 
-__all__ = ["BACKENDS", "DEFAULT_CELL", "DEFAULT_LAYERS", "DEFAULT_OVERLAP", "DEFAULT_SIZE", "DEFAULT_TOP",
-           "DEFAULT_UNITS", "MAX_CELL", "MAX_SIZE", "MAX_TOP", "MAX_UNITS", "MIN_CELL", "VisualizeRequest",
-           *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import EngineError, bad_input
+from nst_contract.events import EngineError, bad_input
 
 OPSET = 17
 # Measured with benchmarks/visualize_scan.py (VGG16 up to relu5_1, 8 photos at 256 px, 2 threads,

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import images
-from ..errors import bad_input
-from ..images import MIN_SIDE
-from ..vgg import MODELS, available_layers
-from nst_contract.options import POOLINGS
-from .request import BACKENDS, MAX_CELL, MAX_SIZE, MAX_TOP, MAX_UNITS, MIN_CELL, VisualizeRequest
+from nst_contract.events import bad_input
+from nst_contract.options import BACKENDS, MAX_CELL, MAX_SIZE, MAX_TOP, MAX_UNITS, MIN_CELL, MIN_SIDE, POOLINGS
+from nst_contract.requests import VisualizeRequest
+
+from ..services import images
+from ..services.vgg import MODELS, available_layers
 
 
 def _int_in(name: str, value, lo: int, hi: int) -> int:

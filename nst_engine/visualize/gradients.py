@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from .. import images
-from ..cancel import check
+from ..services import images
+from ..services.cancel import check
 from .fields import field_box, field_crop
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import images
-from .events import Patch
+from ..services import images
+from .results import Patch
 from .scan import UNIT_RULE
 
 JSON_VERSION = 1

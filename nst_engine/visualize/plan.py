@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import bad_input
+from nst_contract.events import bad_input
+from nst_contract.requests import VisualizeRequest
+
 from .layout import MAX_PICTURE_PIXELS, Layout
-from .request import VisualizeRequest
 
 
 @dataclass
-class Plan:
+class VisualizePlan:
     req: VisualizeRequest
     wanted_ids: dict  # {layer: [unit, ...] given, or None = chosen by the rule}, in --layers order
     info: dict  # {layer: vgg.LayerInfo}
@@ -47,7 +48,7 @@ def _scan_share(req: VisualizeRequest, info: dict, sources: list, n_units: dict)
     return 0.95 * total_px / (total_px + grad_px)
 
 
-def make_plan(req: VisualizeRequest, wanted_ids: dict, info: dict, sources: list, skipped: list) -> Plan:
+def make_plan(req: VisualizeRequest, wanted_ids: dict, info: dict, sources: list, skipped: list) -> VisualizePlan:
     """``wanted_ids`` from check.check_request, ``info`` the truncated network's layer_info()."""
     check_units(wanted_ids, info)
     n_units = {layer: len(ids) if ids is not None else min(req.units, info[layer].channels)
@@ -56,5 +57,5 @@ def make_plan(req: VisualizeRequest, wanted_ids: dict, info: dict, sources: list
     if layout.width * layout.height > MAX_PICTURE_PIXELS:
         raise bad_input(f"the picture would be {layout.width}x{layout.height} px; ask for fewer --units, --top "
                         f"or a smaller --cell")
-    return Plan(req, wanted_ids, info, sources, skipped, n_units, layout,
+    return VisualizePlan(req, wanted_ids, info, sources, skipped, n_units, layout,
                 _scan_share(req, info, sources, n_units))

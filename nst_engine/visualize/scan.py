@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 import torch
 
-from .. import images
-from ..cancel import check
-from .events import Patch
+from ..services import images
+from ..services.cancel import check
+from .results import Patch
 from .fields import field_box
 from .suppress import image_top
 

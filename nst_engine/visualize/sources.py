@@ -12,9 +12,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from .. import images
-from ..errors import EngineError, bad_input
-from ..images import MIN_SIDE
+from nst_contract.events import EngineError, bad_input
+from nst_contract.options import MIN_SIDE, fit_longest
+
+from ..services import images
 
 
 @dataclass
@@ -54,7 +55,7 @@ def _load(obj, name: str, size: int) -> tuple:
     rgb = images.split(img).rgb
     w, h = rgb.size
     if max(w, h) > size:
-        w, h = images.fit_longest(w, h, size)
+        w, h = fit_longest(w, h, size)
     if min(w, h) < MIN_SIDE:
         return None, (f"too small: {rgb.width}x{rgb.height} is seen at {w}x{h}, "
                       f"under {MIN_SIDE} px on the shorter side")

@@ -77,9 +77,8 @@ def result_size(layer_w: int, layer_h: int, size: int, preset: str) -> int:
 
 def check_layer_size(width: int, height: int, longest: int) -> None:
     """NstError, in the dialog's words, when the engine could not work on this layer: its
-    result's shorter side would be under the engine's MIN_SIDE at ``longest`` px (at most the
-    engine's DEFAULT_MAX_SIZE)."""
-    longest = min(longest, options.DEFAULT_MAX_SIZE)
+    result's shorter side would be under the engine's MIN_SIDE at ``longest`` px, the longest side
+    the engine computes (options.result_longest)."""
     if min(fit_longest(width, height, longest)) >= options.MIN_SIDE:
         return
     at = "" if longest >= max(width, height) else f" (computed at {longest} px on its longest side)"
@@ -94,9 +93,9 @@ def stylize_request(job: Job) -> StylizeRequest:
         raise NstError(f"Unknown preset {job.preset!r}: use one of {', '.join(PRESETS)}.")
     w, h = job.layer_size
     longest = result_size(w, h, job.size, job.preset)
-    check_layer_size(w, h, longest)
     size = longest if longest < max(job.layer_size) or job.size > 0 else None
     # else: the content's own size, which the engine reduces (saying so) beyond its limit or memory
+    check_layer_size(w, h, options.result_longest(w, h, size))
     return StylizeRequest(
         content=job.content, styles=[job.style], output=job.output, mask=job.mask or None,
         quality=PRESETS[job.preset][0], size=size, strength=_strength(job.strength),

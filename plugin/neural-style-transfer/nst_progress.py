@@ -7,20 +7,48 @@ import math
 import os
 from typing import Optional, Tuple
 
-from nst_contract import calibration, events
+from nst_contract import calibration, events, iterations
+from nst_contract.options import fit_longest
 from nst_jobs import PRESETS, result_size
 
 
-# Shown under the preset in the dialog when the engine has not calibrated on this computer yet.
-# Today's presets (nst_jobs.PRESETS): draft is a quick look at up to 1024 px, balanced and best
-# compute the layer at its own size. The times follow from the per-step times measured with VGG19
-# on a 2-core AMD EPYC (docs/benchmarks.md "Full-size results", machine A: 1.2 s at 256 px,
-# 3.2 s at 512 px, 15.8 s at 1024 px) and the engine's schedules at 1024 px (draft 12/12/2, balanced 30/30/6, best 90/90/20
-# steps at 256/512/1024 px): 84 s, 227 s and 712 s.
-PRESET_TIMES_TEXT = ("Typical times on a 2-core CPU for a 1024 x 768 photo: draft (at most 1024 px)\n"
-                     "about 1.5 min, balanced about 4 min, best about 12 min (the layer at its own\n"
-                     "size: a larger layer takes longer; a GPU is much faster).\n"
-                     "Cancel in the progress bar stops the engine; the image stays as it was.")
+# Shown under the preset in the dialog when the engine has not calibrated on this computer yet:
+# a 1024 x 768 photo's time per preset, from the engine's own schedules (nst_contract.iterations)
+# and the per-step times measured with VGG19 on a 2-core AMD EPYC (docs/benchmarks.md,
+# "Full-size results"), by the scale's longest side.
+TYPICAL_SIZE = (1024, 768)
+TYPICAL_STEP_SECONDS = {256: 1.2, 512: 3.2, 1024: 15.8}
+
+
+def typical_seconds(quality: str, cap: int = 0) -> float:
+    """Seconds of a TYPICAL_SIZE photo at ``quality`` (its longest side at most ``cap``; 0: none):
+    each scale's steps times the measured step of the nearest side, scaled by the pixels."""
+    longest = min(max(TYPICAL_SIZE), cap or max(TYPICAL_SIZE))
+    scales, steps = iterations.schedule(fit_longest(*TYPICAL_SIZE, longest), quality)
+    total = 0.0
+    for (w, h), n in zip(scales, steps):
+        side = max(w, h)
+        near = min(TYPICAL_STEP_SECONDS, key=lambda s: abs(s - side))
+        total += n * TYPICAL_STEP_SECONDS[near] * (side / near) ** 2
+    return total
+
+
+def _minutes(seconds: float) -> str:
+    return f"about {round(seconds / 30) / 2:g} min"
+
+
+def _typical_text() -> str:
+    (first, (_q, cap)), *rest = PRESETS.items()
+    times = [f"{first} (at most {cap} px)\n{_minutes(typical_seconds(first, cap))}" if cap
+             else f"{first} {_minutes(typical_seconds(first))}"]
+    times += [f"{name} {_minutes(typical_seconds(quality, c))}" for name, (quality, c) in rest]
+    return (f"Typical times on a 2-core CPU for a {TYPICAL_SIZE[0]} x {TYPICAL_SIZE[1]} photo: {times[0]}, "
+            f"{', '.join(times[1:])} (the layer at its own\n"
+            "size: a larger layer takes longer; a GPU is much faster).\n"
+            "Cancel in the progress bar stops the engine; the image stays as it was.")
+
+
+PRESET_TIMES_TEXT = _typical_text()
 PROGRESS_TITLES = {"stylize": "Neural style transfer", "visualize": "Visualize network units"}
 
 

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from nst_engine.vgg import VGGFeatures, architecture
+from nst_engine.services.vgg import VGGFeatures, architecture
 
 
 def tiny_vgg(seed: int = 0, divisor: int = 16) -> VGGFeatures:

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from nst_engine import color
-from nst_engine.losses import carry_mask, gram, relative_sq_error, tv_loss
+from nst_engine.transfer import color
+from nst_engine.transfer.losses import carry_mask, gram, relative_sq_error, tv_loss
 
 from engine_helpers import tiny_vgg
 

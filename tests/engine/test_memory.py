@@ -7,9 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from nst_engine import memory, transfer
-from nst_engine.request import StylizeRequest
-from nst_engine.vgg import VGGFeatures, architecture
+from nst_contract.requests import StylizeRequest
+from nst_engine.services import devices
+from nst_engine.services.vgg import VGGFeatures, architecture
+from nst_engine.transfer import budget, memory, schedule
 
 REQ = StylizeRequest(content="x", styles=["y"])
 
@@ -45,17 +46,19 @@ def test_estimate_is_the_activations_times_the_fitted_factor():
 def test_guard_keeps_a_2048_job_whole_when_it_fits_and_tiles_it_when_not():
     net = _net("vgg19")
     req = StylizeRequest(content="x", styles=["y"])
-    plan_ = SimpleNamespace(regions=[SimpleNamespace(styles=[SimpleNamespace(size=(2048, 1536))])])
-    hws = transfer._style_hws(req, plan_, 2048)
-    tile, need = transfer._scale_need(net, req, (2048, 1536), 3, hws, 16 * 2**30)
-    assert tile is None and need < 0.9 * 16 * 2**30  # 23 GiB machines ran this whole (issue 14)
-    tile, need = transfer._scale_need(net, req, (2048, 1536), 3, hws, 6 * 2**30)
-    assert tile is not None and need < 0.9 * 6 * 2**30
+    regions = [SimpleNamespace(styles=[SimpleNamespace(size=(2048, 1536))])]
+    hws = schedule.style_sizes(regions, req.style_scale, 2048)
+    tile, need = budget.scale_need(net, req, (2048, 1536), 3, hws, 16 * 2**30)
+    assert tile is None and need < devices.HEADROOM * 16 * 2**30  # 23 GiB machines ran this whole (issue 14)
+    tile, need = budget.scale_need(net, req, (2048, 1536), 3, hws, 6 * 2**30)
+    assert tile is not None and need < devices.HEADROOM * 6 * 2**30
 
 
 CHILD = """
 import json, resource, sys
-from nst_engine import StylizeRequest, devices, stylize
+from nst_contract.requests import StylizeRequest
+from nst_engine import stylize
+from nst_engine.services import devices
 devices.available_bytes = lambda device: None  # the whole image in one pass, whatever it needs
 events = []
 stylize(StylizeRequest(content=sys.argv[1], styles=[sys.argv[2]], size=int(sys.argv[3]), iterations=2,
@@ -85,7 +88,8 @@ class _Started(Exception):
 def _guard(size, shared_images, monkeypatch):
     """What the memory guard says of a --size job with 1.5 GiB free (VGG19 shapes): None when it
     lets it through, else the --size it suggests."""
-    from nst_engine import EngineError, devices, stylize
+    from nst_contract.events import EngineError
+    from nst_engine import stylize
     from nst_engine.transfer import reuse
 
     monkeypatch.setattr(devices, "available_bytes", lambda device: int(1.5 * 2**30))

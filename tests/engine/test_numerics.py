@@ -7,7 +7,9 @@ import torch
 from calibration_cases import GOOD, GOOD_KEY, bad_files, entry_file
 from engine_helpers import tiny_vgg
 from nst_contract import calibration
-from nst_engine import StylizeRequest, numerics, stylize
+from nst_contract.requests import StylizeRequest
+from nst_engine import stylize
+from nst_engine.transfer import numerics
 from nst_engine.cli import main
 
 

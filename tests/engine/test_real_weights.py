@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_engine import StylizeRequest, pastiche, stylize
+from nst_contract.requests import StylizeRequest
+from nst_engine import stylize
+from nst_engine.services import pastiche
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +145,7 @@ def test_tiled_run_matches_the_whole_image_and_shows_no_seam(shared_images, fixt
     the halo is relatively larger than at 1024/512 px, so this is the harder case; the 1024/512
     figures are in benchmarks/fullres.py's README section). Both runs are single-scale so every
     step of the tiled one is tiled."""
-    from nst_engine import tiles
+    from nst_engine.transfer import tiles
 
     results = {}
     for tile in (None, 256):

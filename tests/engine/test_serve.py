@@ -15,11 +15,12 @@ import pytest
 from PIL import Image
 
 from engine_helpers import noise_image
-from nst_engine import StylizeRequest, cli, stylize
+from nst_contract.requests import StylizeRequest
+from nst_engine import cli, stylize
 from nst_engine.transfer import reuse as reuse_mod  # Reuse, and where the network is loaded
-from nst_engine.cancel import CancelToken
 from nst_engine import serve as serve_mod
-from nst_engine.serve import SNAPSHOT_FOLDER_PREFIX, SNAPSHOT_SUFFIX, Job, Server, parse_line
+from nst_engine.serve import SNAPSHOT_FOLDER_PREFIX, SNAPSHOT_SUFFIX, Server, ServeJob, parse_line
+from nst_engine.services.cancel import CancelToken
 
 
 class Recorder:
@@ -305,8 +306,8 @@ def test_serving_ends_when_the_stdin_reader_fails(tiny_network, monkeypatch):
     def broken(self, line):
         raise RuntimeError("a bug in the reader")
 
-    monkeypatch.setattr(serve_mod._Slot, "offer", broken)
-    monkeypatch.setattr(serve_mod._Slot, "close_input", lambda self, why="": None)  # not even EOF is seen
+    monkeypatch.setattr(serve_mod.JobSlot, "offer", broken)
+    monkeypatch.setattr(serve_mod.JobSlot, "close_input", lambda self, why="": None)  # not even EOF is seen
     r, w = os.pipe()
     os.write(w, b'{"cancel": 1}\n')
     rec = Recorder()
@@ -354,7 +355,7 @@ def test_an_output_name_no_file_can_have_is_refused_before_the_work(tiny_network
 
 def test_parse_line():
     assert parse_line(b'{"cancel": "a"}') == ("cancel", "a")
-    assert parse_line('{"id": 3, "args": ["c.png"]}') == Job(3, ["c.png"], 0)
+    assert parse_line('{"id": 3, "args": ["c.png"]}') == ServeJob(3, ["c.png"], 0)
     for bad, fragment in ((b"{", "one JSON object"), (b'{"id": true, "args": []}', "needs an \"id\""),
                           (b'{"id": 1, "args": [], "snapshot_every": -1}', "snapshot_every")):
         with pytest.raises(Exception, match=fragment):

@@ -1,13 +1,14 @@
 """tiles.py: the tile-by-tile objective equals the whole image's (tiny random network, fast)."""
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from engine_helpers import tiny_vgg
-from nst_engine import tiles
-from nst_engine.request import StylizeRequest
-from nst_engine.transfer import Objective, style_grams
+from nst_engine.transfer import tiles
+from nst_contract.options import MIN_SIDE
+from nst_contract.requests import StylizeRequest
+from nst_engine.transfer.losses import ObjectiveSpec
+from nst_engine.transfer.objective import Objective, style_grams
 
 
 def test_layout_cores_partition_the_image_on_stride_multiples():
@@ -31,12 +32,11 @@ def _setup(mask=None, seed=0, hw=(150, 200)):
     content = torch.rand(1, 3, *hw)
     style = torch.rand(1, 3, 120, 130)
     image = (content + 0.2 * torch.randn_like(content)).clamp(0, 1)
-    layer_weights = [0.2] * 5
-    plan_ = SimpleNamespace(regions=[SimpleNamespace(blend=[1.0], weight=1.0)], layer_weights=layer_weights,
-                            style_weight=20.0)
-    whole = Objective(net, req, plan_, content, [[style]], [mask])
+    spec = ObjectiveSpec(req.content_layer, tuple(req.style_layers), (0.2,) * 5, req.content_weight, 20.0,
+                         req.tv_weight, (((1.0,), 1.0),))
+    whole = Objective(net, spec, content, [[style]], [mask])
     targets = [(style_grams(net, style, req.style_layers), mask, 1.0)]
-    return net, req, content, image, whole, targets, layer_weights
+    return net, spec, content, image, whole, targets
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -46,12 +46,12 @@ def test_with_a_halo_covering_the_image_tiles_give_the_exact_objective_and_gradi
         mask = torch.zeros(1, 1, 150, 200)
         mask[..., 60:] = 1.0
         mask[..., 40:60] = 0.5
-    net, req, content, image, whole, targets, lw = _setup(mask)
+    net, spec, content, image, whole, targets = _setup(mask)
     x = image.clone().requires_grad_(True)
     total, terms = whole(x)
     total.backward()
     monkeypatch.setattr(tiles, "HALO", 1000)
-    tiled = tiles.TiledObjective(net, req, lw, 20.0, content, targets, tile=64)
+    tiled = tiles.TiledObjective(net, spec, content, targets, tile=64)
     assert len(tiled.tiles) == 3 * 4
     t_total, t_terms, grad = tiled.value_and_grad(image)
     for name in ("content", "style", "total"):
@@ -60,11 +60,11 @@ def test_with_a_halo_covering_the_image_tiles_give_the_exact_objective_and_gradi
 
 
 def test_with_the_default_halo_the_objective_and_gradient_stay_close():
-    net, req, content, image, whole, targets, lw = _setup(hw=(256, 320))
+    net, spec, content, image, whole, targets = _setup(hw=(256, 320))
     x = image.clone().requires_grad_(True)
     total, terms = whole(x)
     total.backward()
-    tiled = tiles.TiledObjective(net, req, lw, 20.0, content, targets, tile=128)
+    tiled = tiles.TiledObjective(net, spec, content, targets, tile=128)
     assert len(tiled.tiles) == 2 * 3
     _, t_terms, grad = tiled.value_and_grad(image)
     assert t_terms["total"] == pytest.approx(terms["total"], rel=0.02)
@@ -94,8 +94,9 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from engine_helpers import noise_image, smooth_image  # noqa: E402
-from nst_engine import EngineError, stylize  # noqa: E402
-from nst_engine.cancel import CancelToken  # noqa: E402
+from nst_contract.events import EngineError  # noqa: E402
+from nst_engine import stylize  # noqa: E402
+from nst_engine.services.cancel import CancelToken  # noqa: E402
 
 
 @pytest.fixture
@@ -212,7 +213,8 @@ def test_tiled_progress_moves_within_a_step_and_covers_the_job(tiny_network, big
 
 
 def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tiny_network, tmp_path, monkeypatch):
-    from nst_engine import devices, memory, transfer
+    from nst_engine.services import devices
+    from nst_engine.transfer import memory
 
     smooth_image(640, 480).save(tmp_path / "c.png")
     noise_image(96, 96, seed=3).save(tmp_path / "s.png")
@@ -221,7 +223,7 @@ def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tin
     net = tiny_vgg().truncate([req_.content_layer, *req_.style_layers])  # the network it loads, as it truncates it
     whole = memory.estimate_bytes(net, (480, 640), [(640, 640)], 1)
     # room for a tile, not for the whole image: tiled, at the size asked for
-    monkeypatch.setattr(devices, "available_bytes", lambda device: int(whole / 0.9) - 1)
+    monkeypatch.setattr(devices, "available_bytes", lambda device: int(whole / devices.HEADROOM) - 1)
     events = []
     stylize(StylizeRequest(**req), events.append)
     assert events[0].tiles[0] is not None and events[0].output_size == (640, 480) and not events[0].note
@@ -234,7 +236,7 @@ def test_memory_guard_tiles_what_does_not_fit_and_shrinks_a_default_size_job(tin
     with pytest.raises(EngineError) as err:
         stylize(StylizeRequest(**req, size=640))
     assert err.value.code == "out_of_memory" and "--size" in err.value.message
-    assert transfer.MIN_SIDE < int(err.value.message.split("--size ")[1].split()[0]) < 640
+    assert MIN_SIDE < int(err.value.message.split("--size ")[1].split()[0]) < 640
 
 
 # ---------------------------------------------------------------- few-step scales keep their best image

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torchvision
 
-from nst_engine.vgg import MODELS, architecture, available_layers
+from nst_engine.services.vgg import MODELS, architecture, available_layers
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -31,7 +31,7 @@ def test_running_the_engine_does_not_import_torchvision(tmp_path):
     """torchvision's import costs seconds (its ops import torch._dynamo): the network, the
     objective and the weights' description must not need it."""
     code = ("import sys, torch\n"
-            "from nst_engine import transfer, weights, vgg\n"
+            "from nst_engine import transfer\nfrom nst_engine.services import weights, vgg\n"
             "state = {f'{k}': torch.zeros(v.shape) for k, v in vgg.architecture('vgg16').state_dict().items()}\n"
             f"torch.save(state, {str(tmp_path / 'w.pt')!r})\n"
             f"net, _ = weights.load_features('vgg16', {str(tmp_path / 'w.pt')!r})\n"

@@ -14,13 +14,16 @@ import torch
 from PIL import Image
 from torchvision.models.vgg import cfgs, make_layers
 
-from nst_engine import images as images_mod
+from nst_engine.services import images as images_mod
 from nst_engine import visualize as vis
-from nst_engine.visualize import run as vis_run
-from nst_engine.cancel import CancelToken
-from nst_engine.errors import Cancelled, EngineError
-from nst_engine.vgg import LayerInfo, VGGFeatures
-from nst_engine.weights import load_features
+from nst_engine.visualize import pipeline as vis_run
+from nst_engine.services.cancel import CancelToken
+from nst_contract.events import EngineError
+from nst_contract.options import DEFAULT_LAYERS
+from nst_contract.requests import VisualizeRequest
+from nst_engine.services.cancel import RunCancelled
+from nst_engine.services.vgg import LayerInfo, VGGFeatures
+from nst_engine.services.weights import load_features
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -179,7 +182,7 @@ def folder(tmp_path):
 def test_tiny_run_picture_and_json_agree(tiny_loaded, folder, tmp_path):
     out = tmp_path / "units.png"
     events = []
-    req = vis.VisualizeRequest(inputs=[folder], output=out, layers=("relu1_1", "relu3_1", "relu4_1"),
+    req = VisualizeRequest(inputs=[folder], output=out, layers=("relu1_1", "relu3_1", "relu4_1"),
                                units=3, top=4, size=96, cell=32, backend="torch", model="vgg16")
     res = vis.visualize(req, events.append)
     index = json.loads(out.with_suffix(".json").read_text())
@@ -239,8 +242,8 @@ def test_tiny_run_picture_and_json_agree(tiny_loaded, folder, tmp_path):
 
 def test_onnx_and_torch_backends_agree(tiny_loaded, folder):
     base = dict(inputs=[folder], layers=("relu2_1", "relu3_1"), units=2, top=3, size=80, model="vgg16")
-    a = vis.visualize(vis.VisualizeRequest(**base, backend="torch"))
-    b = vis.visualize(vis.VisualizeRequest(**base, backend="onnx"))
+    a = vis.visualize(VisualizeRequest(**base, backend="torch"))
+    b = vis.visualize(VisualizeRequest(**base, backend="onnx"))
     assert (a.backend, b.backend) == ("torch", "onnx")
     key = lambda p: (p.layer, p.unit, p.rank, p.image_index, tuple(p.position))  # noqa: E731
     assert [key(p) for p in a.patches] == [key(p) for p in b.patches]
@@ -250,7 +253,7 @@ def test_onnx_and_torch_backends_agree(tiny_loaded, folder):
 
 def test_unit_ids_gradients_and_cancel(tiny_loaded, folder, tmp_path):
     out = tmp_path / "g.png"
-    res = vis.visualize(vis.VisualizeRequest(inputs=[folder / "p0.png", folder / "p2.png"], output=out,
+    res = vis.visualize(VisualizeRequest(inputs=[folder / "p0.png", folder / "p2.png"], output=out,
                                              json_output=tmp_path / "idx.json", layers=("relu2_1",),
                                              unit_ids={"relu2_1": [5, 1]}, top=2, size=64, cell=24,
                                              gradients=True, backend="torch", model="vgg16"))
@@ -261,7 +264,7 @@ def test_unit_ids_gradients_and_cancel(tiny_loaded, folder, tmp_path):
         gx0, gy0, gx1, gy1 = p.gradient_cell
         assert gx0 >= p.cell[2] and gy0 == p.cell[1] and gx1 - gx0 == 24
     with pytest.raises(EngineError, match="do not exist"):
-        vis.visualize(vis.VisualizeRequest(inputs=[folder], layers=("relu2_1",), unit_ids={"relu2_1": [999]},
+        vis.visualize(VisualizeRequest(inputs=[folder], layers=("relu2_1",), unit_ids={"relu2_1": [999]},
                                            model="vgg16", backend="torch"))
     token = CancelToken()
 
@@ -270,8 +273,8 @@ def test_unit_ids_gradients_and_cancel(tiny_loaded, folder, tmp_path):
             token.cancel("test")
 
     out2 = tmp_path / "never.png"
-    with pytest.raises(Cancelled):
-        vis.visualize(vis.VisualizeRequest(inputs=[folder], output=out2, layers=("relu1_1",), size=64,
+    with pytest.raises(RunCancelled):
+        vis.visualize(VisualizeRequest(inputs=[folder], output=out2, layers=("relu1_1",), size=64,
                                            backend="torch", model="vgg16"), stop, token)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["g.png", "idx.json", "pics"])
 
@@ -295,18 +298,18 @@ def test_bad_requests(tiny_loaded, folder, tmp_path, kwargs, match):
     if "output" in base and not base["output"].startswith("/"):
         base["output"] = tmp_path / base["output"]
     with pytest.raises(EngineError, match=match) as err:
-        vis.visualize(vis.VisualizeRequest(**base))
+        vis.visualize(VisualizeRequest(**base))
     assert err.value.code == "bad_input"
 
 
 def test_no_usable_images_says_why(tiny_loaded, tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(EngineError, match=r"(?s)no usable images.*bad\.png"):
-        vis.visualize(vis.VisualizeRequest(inputs=[tmp_path], model="vgg16"))
+        vis.visualize(VisualizeRequest(inputs=[tmp_path], model="vgg16"))
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(EngineError, match="no usable images found in .*empty"):
-        vis.visualize(vis.VisualizeRequest(inputs=[empty], model="vgg16"))
+        vis.visualize(VisualizeRequest(inputs=[empty], model="vgg16"))
 
 
 def test_image_bomb_and_special_files_are_skipped_like_unreadable_ones(tmp_path):
@@ -334,10 +337,10 @@ def real_run(tmp_path_factory, fixture_weights, shared_images):
         Image.fromarray(getattr(data, name)()).save(d / f"{name}.png")
     out = d / "out" / "units.png"
     out.parent.mkdir()
-    res = vis.visualize(vis.VisualizeRequest(inputs=[shared_images, d], output=out, units=2, top=3, size=96,
+    res = vis.visualize(VisualizeRequest(inputs=[shared_images, d], output=out, units=2, top=3, size=96,
                                              model="vgg16", weights=fixture_weights, backend="auto"))
     net, _ = load_features("vgg16", fixture_weights)
-    net.truncate(list(vis.DEFAULT_LAYERS))
+    net.truncate(list(DEFAULT_LAYERS))
     return res, json.loads(out.with_suffix(".json").read_text()), net
 
 
@@ -370,7 +373,7 @@ def test_real_patches_hold_their_activation(real_run, fixture_weights):
 
 def test_real_top_patch_is_the_global_maximum(real_run, fixture_weights):
     res, index, net = real_run
-    layers = list(vis.DEFAULT_LAYERS)
+    layers = list(DEFAULT_LAYERS)
     maxima = {name: None for name in layers}
     with torch.no_grad():
         for i in index["images"]:

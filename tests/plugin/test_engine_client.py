@@ -152,7 +152,7 @@ def test_dialog_times_come_from_the_engines_own_calibration(engine_cfg, tmp_path
     XDG one) and shows its estimates."""
     env = {**os.environ, "NST_CACHE_DIR": "", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     code = ("import torch, sys; sys.path.insert(0, 'tests/engine'); from engine_helpers import tiny_vgg; "
-            "from nst_engine import numerics; numerics.resolve(tiny_vgg(), torch.device('cpu'), 'vgg16')")
+            "from nst_engine.transfer import numerics; numerics.resolve(tiny_vgg(), torch.device('cpu'), 'vgg16')")
     subprocess.run([ENGINE_PYTHON, "-c", code], env=env, check=True, cwd=engine_cfg.engine_path)
     assert (tmp_path / "xdg" / "gimp-neural-style" / "calibration.json").is_file()
     text = nst_progress.preset_times_text("vgg16", "cpu", env)

@@ -21,9 +21,13 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from nst_contract import calibration
+from nst_contract.events import bad_input
+from nst_contract.iterations import QUALITY_ITERATIONS
+from nst_contract.options import AUTO, DEFAULT_MAX_SIZE, LAYOUTS, PRECISIONS
+from nst_contract.requests import StylizeRequest
 
-from .errors import bad_input
-from .request import AUTO, DEFAULT_MAX_SIZE, LAYOUTS, PRECISIONS
+from .schedule import schedule, step_cost
+from .tiles import TILE_SIZE
 # Longest side of the calibration image: the default pyramid's coarse scale, large enough
 # that the convolutions dominate as at the sizes people use, small enough to take a few
 # seconds on a 2-core CPU.
@@ -247,11 +251,8 @@ def estimates(entry: dict) -> dict:
     """Predicted seconds of a run, per quality and longest side (4:3), from the measured pass.
 
     A step costs one forward+backward, proportional to the pixels; the schedule is the
-    engine's own (``transfer._schedule``). The plug-in shows these in its dialog.
+    engine's own (schedule.py). The plug-in shows these in its dialog.
     """
-    from .request import QUALITY_ITERATIONS, TILE_SIZE, StylizeRequest
-    from .transfer import _schedule, _step_cost
-
     step = next((r["seconds"] for r in entry["table"] if [r["precision"], r["layout"]] == entry["choice"]), None)
     if step is None:
         return {}
@@ -260,9 +261,9 @@ def estimates(entry: dict) -> dict:
     for quality in QUALITY_ITERATIONS:
         out[quality] = {}
         for side in ESTIMATE_SIDES:
-            scales, steps = _schedule(StylizeRequest(content=None, quality=quality), (side, side * 3 // 4))
+            scales, steps = schedule(StylizeRequest(content=None, quality=quality), (side, side * 3 // 4))
             # scales over TILE_SIZE are assumed tiled (they are where memory is short, as on 24 GB)
-            seconds = sum(n * step * _step_cost(s, TILE_SIZE if max(s) > TILE_SIZE else None) / cal_pixels
+            seconds = sum(n * step * step_cost(s, TILE_SIZE if max(s) > TILE_SIZE else None) / cal_pixels
                           for s, n in zip(scales, steps))
             out[quality][str(side)] = round(seconds, 1)
     return out

@@ -8,10 +8,25 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """What an objective reads of a job: its layers and its weights, checked (planning.py makes it)."""
+
+    content_layer: str
+    style_layers: tuple
+    layer_weights: tuple  # one per style layer, summing to 1
+    content_weight: float  # α
+    style_weight: float  # β (from --strength or --style-weight)
+    tv_weight: float  # γ
+    regions: tuple = (((1.0,), 1.0),)  # per region: (its styles' blend, its weight)
 
 
 def gram(features: torch.Tensor, mask: torch.Tensor | None = None, n: float | None = None) -> torch.Tensor:

@@ -6,11 +6,13 @@ import pytest
 from PIL import Image
 
 from engine_helpers import noise_image, smooth_image
-from nst_engine import EngineError, StylizeRequest, stylize
-from nst_engine import devices, memory
-from nst_engine import transfer as stylize_mod
-from nst_engine.cancel import CancelToken
-from nst_engine.request import Region
+from nst_contract.events import EngineError
+from nst_contract.requests import Region, StylizeRequest
+from nst_engine import stylize
+from nst_engine.services import devices
+from nst_engine.services.cancel import CancelToken
+from nst_engine.transfer import memory, objective
+from nst_engine.transfer.schedule import schedule
 
 
 def run(content, style, tmp_path, name="out.png", **kw):
@@ -128,20 +130,20 @@ def test_adam_optimizer_also_lowers_the_loss(tiny_network, images, tmp_path):
 
 def test_pyramid_schedule():
     req = StylizeRequest(content="x")
-    scales, steps = stylize_mod._schedule(req, (512, 384))
+    scales, steps = schedule(req, (512, 384))
     assert (scales, steps) == ([(256, 192), (512, 384)], [30, 50])
     # Above DETAIL_SIDE (issue 14): few refining steps at the costly fine scales, halved per doubling.
-    assert stylize_mod._schedule(req, (2048, 1536)) == (
+    assert schedule(req, (2048, 1536)) == (
         [(256, 192), (512, 384), (1024, 768), (2048, 1536)], [30, 30, 6, 3])
-    assert stylize_mod._schedule(StylizeRequest(content="x", quality="draft"), (1024, 768))[1] == [12, 12, 2]
-    assert stylize_mod._schedule(StylizeRequest(content="x", quality="best"), (4096, 3072))[1] == [90, 90, 20, 10, 5]
-    assert stylize_mod._schedule(StylizeRequest(content="x", iterations=4), (2048, 1536))[1] == [2, 2, 6, 4]
+    assert schedule(StylizeRequest(content="x", quality="draft"), (1024, 768))[1] == [12, 12, 2]
+    assert schedule(StylizeRequest(content="x", quality="best"), (4096, 3072))[1] == [90, 90, 20, 10, 5]
+    assert schedule(StylizeRequest(content="x", iterations=4), (2048, 1536))[1] == [2, 2, 6, 4]
     req.pyramid = False
-    assert stylize_mod._schedule(req, (512, 384)) == ([(512, 384)], [300])
+    assert schedule(req, (512, 384)) == ([(512, 384)], [300])
     # Under twice the coarsest side there is nothing to gain from a pyramid.
-    assert stylize_mod._schedule(StylizeRequest(content="x"), (500, 300)) == ([(500, 300)], [50])
+    assert schedule(StylizeRequest(content="x"), (500, 300)) == ([(500, 300)], [50])
     # A preview starts lower (--coarsest): a first picture sooner.
-    assert stylize_mod._schedule(StylizeRequest(content="x", coarsest=128, iterations=8), (256, 192)) == (
+    assert schedule(StylizeRequest(content="x", coarsest=128, iterations=8), (256, 192)) == (
         [(128, 96), (256, 192)], [5, 8])
 
 
@@ -150,12 +152,12 @@ def test_the_pyramid_of_an_elongated_result_stops_at_the_networks_smallest_side(
     """Halving 40x4000 towards --coarsest would reach 5x500 (the network cannot take it): the shorter
     side limits the pyramid, in both orientations."""
     req = StylizeRequest(content="x")
-    assert stylize_mod._schedule(req, (40, 4000))[0] == [(40, 4000)]
-    assert stylize_mod._schedule(req, (4000, 40))[0] == [(4000, 40)]
-    assert stylize_mod._schedule(req, (64, 4000))[0] == [(32, 2000), (64, 4000)]
-    assert stylize_mod._schedule(req, (4000, 130))[0] == [(1000, 32), (2000, 65), (4000, 130)]
+    assert schedule(req, (40, 4000))[0] == [(40, 4000)]
+    assert schedule(req, (4000, 40))[0] == [(4000, 40)]
+    assert schedule(req, (64, 4000))[0] == [(32, 2000), (64, 4000)]
+    assert schedule(req, (4000, 130))[0] == [(1000, 32), (2000, 65), (4000, 130)]
     with pytest.raises(EngineError, match="give at most 1"):
-        stylize_mod._schedule(req, (40, 4000), scale_iterations=[2, 2])
+        schedule(req, (40, 4000), scale_iterations=[2, 2])
 
 
 @pytest.mark.parametrize("size", [(40, 1000), (1000, 40)])
@@ -175,7 +177,7 @@ def test_a_callers_own_schedule_replaces_the_qualitys(tiny_network, images):
     one scale per entry (each half the next, the last at the result's size); checked like the rest."""
     content, style = images
     req = StylizeRequest(content=str(content), styles=[str(style)])  # 80x64
-    assert stylize_mod._schedule(req, (80, 64), [3, 2]) == ([(40, 32), (80, 64)], [3, 2])
+    assert schedule(req, (80, 64), [3, 2]) == ([(40, 32), (80, 64)], [3, 2])
     events = []
     stylize(req, events.append, scale_iterations=[3, 2])
     assert (events[0].scales, events[0].steps) == ([(40, 32), (80, 64)], [3, 2])
@@ -231,13 +233,13 @@ def test_every_step_sees_an_image_in_range(tiny_network, images, monkeypatch, op
     check can fail."""
     content, style = images
     seen = {}
-    call = stylize_mod.Objective.__call__
+    call = objective.Objective.__call__
 
     def spy(self, image):
         seen.setdefault(bounded, []).append((float(image.detach().min()), float(image.detach().max())))
         return call(self, image)
 
-    monkeypatch.setattr(stylize_mod.Objective, "__call__", spy)
+    monkeypatch.setattr(objective.Objective, "__call__", spy)
     for bounded in (True, False):
         stylize(StylizeRequest(content=str(content), styles=[str(style)], iterations=15, style_weight=1e4,
                                optimizer=optimizer, lr=0.2 if optimizer == "adam" else None, bounded=bounded))

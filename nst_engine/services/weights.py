@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import EngineError
+from nst_contract.events import EngineError
 from .vgg import MODELS, VGGFeatures, architecture
 
 
@@ -53,7 +53,7 @@ def installed(model: str) -> Path | None:
     """The weights install.py installed beside this copy of the engine (``<prefix>/engine/nst_engine``,
     its manifest at ``<prefix>/install-manifest.json``), so that the command line uses the same
     network as the plug-in without ``--weights``; None in a checkout or for another model."""
-    prefix = Path(__file__).resolve().parents[2]
+    prefix = Path(__file__).resolve().parents[3]  # <prefix>/engine/nst_engine/services/weights.py
     try:
         record = json.loads((prefix / "install-manifest.json").read_text())
         path = Path(record["weights"]) if record.get("model") == model else None
@@ -161,7 +161,7 @@ def load_features(model: str = "vgg19", weights=None, pooling: str = "max") -> t
         except Exception as exc:
             raise EngineError("weights_missing", f"cannot read weights file {path}: it {_what_file(path, exc)}. "
                               f"{EXPECTED}.") from exc
-        from . import pastiche  # imported here so that `python -m nst_engine.pastiche` runs it fresh
+        from . import pastiche  # imported here so that `python -m nst_engine.services.pastiche` runs it fresh
 
         if pastiche.is_quantized(state):  # accepted as pastiche's file only when it is that file
             pastiche.checked_bin(path.read_bytes(), f"weights file {path}")

@@ -21,13 +21,17 @@ from dataclasses import dataclass
 
 import torch
 
-from .cancel import check
-from .losses import EPS, carry_mask, gram, tv_loss
+from ..services.cancel import check
+from .losses import EPS, ObjectiveSpec, carry_mask, gram, tv_loss
 
 # Context around each tile's core, in input pixels (rounded up to the deepest stride). VGG's
 # deep units see ~200 px, but most of their weight is near the centre; 64 px keeps the tiled
 # objective within 1 % of the untiled one (tests/engine/test_tiles.py) for 1.3–1.6× the pixels.
 HALO = 64
+# Tile sizes: a scale whose whole-image pass does not fit in the memory measured free is computed
+# tile by tile, with cores of TILE_SIZE px, halved down to MIN_TILE_SIZE until it fits (budget.py).
+TILE_SIZE = 1024
+MIN_TILE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -95,26 +99,26 @@ def align_of(net) -> int:
 class TiledObjective:
     """Objective's terms for a whole image, evaluated tile by tile (see the module's docstring).
 
-    ``targets``: per region ({layer: target Gram}, full-size mask (1, 1, H, W) or None, weight),
-    as ``transfer.Objective`` builds them; ``content``: the content image at this scale.
+    ``spec``: the layers and weights (``losses.ObjectiveSpec``); ``targets``: per region
+    ({layer: target Gram}, full-size mask (1, 1, H, W) or None, weight), as
+    ``objective.region_targets`` builds them; ``content``: the content image at this scale.
     """
 
-    def __init__(self, net, req, layer_weights, style_weight, content, targets, tile: int, cancel=None,
+    def __init__(self, net, spec: ObjectiveSpec, content, targets, tile: int, cancel=None,
                  on_tile=None, on_setup=None):
         """``on_tile(done, total)``: called after each tile pass of an evaluation (progress);
         ``on_setup()``: after each tile of the content's features computed here."""
-        self.net, self.req, self.cancel, self.on_tile = net, req, cancel, on_tile
-        self.layer_weights, self.style_weight = layer_weights, style_weight
+        self.net, self.spec, self.cancel, self.on_tile = net, spec, cancel, on_tile
         self.hw = tuple(content.shape[-2:])
         self.tiles = layout(self.hw, tile, align_of(net))
         self.strides = {name: info.stride for name, info in net.layer_info().items()}
-        self.layers = list(dict.fromkeys([req.content_layer, *req.style_layers]))
+        self.layers = list(dict.fromkeys([spec.content_layer, *spec.style_layers]))
         steps = net.geometry(net.names[-1])
         self.targets, self.masks, self.norms = [], [], []
         for grams, mask, weight in targets:
             carried = [None if mask is None else carry_mask(crop(mask, t.crop), steps) for t in self.tiles]
             self.masks.append([None if c is None else {layer: core_of(c[layer], t, self.strides[layer], self.hw)
-                                                       for layer in req.style_layers}
+                                                       for layer in spec.style_layers}
                                for c, t in zip(carried, self.tiles)])
             self.targets.append((grams, weight))
             self.norms.append({layer: float(g.pow(2).sum().clamp_min(EPS)) for layer, g in grams.items()})
@@ -122,12 +126,12 @@ class TiledObjective:
             self.content_cores = []
             for t in self.tiles:
                 check(cancel)
-                f = net(crop(content, t.crop), [req.content_layer])[req.content_layer]
-                self.content_cores.append(core_of(f, t, self.strides[req.content_layer], self.hw).clone())
+                f = net(crop(content, t.crop), [spec.content_layer])[spec.content_layer]
+                self.content_cores.append(core_of(f, t, self.strides[spec.content_layer], self.hw).clone())
                 if on_setup is not None:
                     on_setup()
         self.content_norm = float(sum(c.pow(2).sum() for c in self.content_cores).clamp_min(EPS))
-        self.counts = [{layer: self._count(r, layer) for layer in req.style_layers} for r in range(len(targets))]
+        self.counts = [{layer: self._count(r, layer) for layer in spec.style_layers} for r in range(len(targets))]
 
     def _count(self, region: int, layer: str) -> float:
         """Positions (or mask weight) of a layer over the whole image: the Gram's normaliser."""
@@ -148,11 +152,11 @@ class TiledObjective:
             masks = self.masks[r][i]
             out.append({layer: gram(core_of(feats[layer], t, self.strides[layer], self.hw),
                                     None if masks is None else masks[layer], n=self.counts[r][layer])
-                        for layer in self.req.style_layers})
+                        for layer in self.spec.style_layers})
         return out
 
     def _content_term(self, feats, i) -> torch.Tensor:
-        layer = self.req.content_layer
+        layer = self.spec.content_layer
         f = core_of(feats[layer], self.tiles[i], self.strides[layer], self.hw)
         return (f - self.content_cores[i]).pow(2).sum() / self.content_norm
 
@@ -162,7 +166,7 @@ class TiledObjective:
 
     def _pass_one(self, image, passes: int) -> tuple:
         """The whole image's Grams (per region) and content term: one forward per tile."""
-        grams = [{layer: 0 for layer in self.req.style_layers} for _ in self.targets]
+        grams = [{layer: 0 for layer in self.spec.style_layers} for _ in self.targets]
         content = 0.0
         with torch.no_grad():
             for i, t in enumerate(self.tiles):
@@ -188,7 +192,7 @@ class TiledObjective:
         style, d_grams = self._style_term(grams)
         grad = self._pass_two(image, d_grams) if with_grad else None
         tv = self._tv_term(image, grad)
-        total = self.req.content_weight * content + self.style_weight * style + self.req.tv_weight * tv
+        total = self.spec.content_weight * content + self.spec.style_weight * style + self.spec.tv_weight * tv
         terms = {"content": content, "style": style, "tv": tv, "total": total}
         return torch.tensor(total), terms, grad
 
@@ -198,10 +202,10 @@ class TiledObjective:
         style, d_grams = 0.0, []
         for (targets, weight), g, norms in zip(self.targets, grams, self.norms):
             d = {}
-            for layer, share in zip(self.req.style_layers, self.layer_weights):
+            for layer, share in zip(self.spec.style_layers, self.spec.layer_weights):
                 diff = g[layer] - targets[layer]
                 style += weight * share * float(diff.pow(2).sum()) / norms[layer]
-                d[layer] = 2 * self.style_weight * weight * share * diff / norms[layer]
+                d[layer] = 2 * self.spec.style_weight * weight * share * diff / norms[layer]
             d_grams.append(d)
         return style, d_grams
 
@@ -213,7 +217,7 @@ class TiledObjective:
             check(self.cancel)
             x = crop(image, t.crop).clone().requires_grad_(True)
             feats = self.net(x, self.layers)
-            surrogate = self.req.content_weight * self._content_term(feats, i)
+            surrogate = self.spec.content_weight * self._content_term(feats, i)
             for d, tile_grams in zip(d_grams, self._tile_grams(feats, i)):
                 for layer, g in tile_grams.items():
                     surrogate = surrogate + (d[layer] * g).sum()
@@ -225,12 +229,12 @@ class TiledObjective:
     def _tv_term(self, image, grad) -> float:
         """The total-variation term of the whole image (cheap: no tiles); its gradient added
         to ``grad`` when there is one."""
-        if not self.req.tv_weight:
+        if not self.spec.tv_weight:
             return 0.0
         y = image.clone().requires_grad_(grad is not None)
         term = tv_loss(y)
         if grad is not None:
-            (self.req.tv_weight * term).backward()
+            (self.spec.tv_weight * term).backward()
             grad += y.grad
         return float(term.detach())
 

@@ -1,11 +1,15 @@
-"""Choosing where to compute, and how much memory is there."""
+"""Choosing where to compute, how much memory is there, and how much of it a job may plan for."""
 from __future__ import annotations
 
 import os
 
 import torch
 
-from .errors import bad_input
+from nst_contract.events import bad_input
+
+# The share of the memory measured free that a job (or decoding an image) may plan to use: the
+# estimates are fitted to measured peaks, and the rest of the machine goes on allocating meanwhile.
+HEADROOM = 0.9
 
 
 def pick(name: str = "auto") -> torch.device:
@@ -55,3 +59,8 @@ def available_bytes(device: torch.device) -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def fits(need: int, have: int | None) -> bool:
+    """Whether ``need`` bytes fit in ``have`` free (None: cannot be told, so assumed to fit)."""
+    return have is None or need <= HEADROOM * have

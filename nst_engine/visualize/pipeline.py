@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import torch
 
-from .. import devices
-from ..cancel import check
-from ..weights import load_features
+from nst_contract.events import VisualizeStarted
+from nst_contract.requests import VisualizeRequest
+
+from ..services import devices
+from ..services.cancel import check
+from ..services.weights import load_features
 from .backends import make_scanner
 from .check import check_outputs, check_request
-from .events import Reporter, VisualizeResult, VisualizeStarted
+from .results import ProgressClock, VisualizeResult
 from .gradients import gradient_patches
 from .index import make_index, write_outputs
 from .layout import draw
 from .plan import make_plan
-from .request import VisualizeRequest
 from .scan import pick_patches, scan
 from .sources import collect
 
@@ -25,7 +27,7 @@ def visualize(request: VisualizeRequest, on_progress=None, cancel=None) -> Visua
     ``CancelToken``) is checked once per image (and per gradient patch); a cancelled run raises
     ``Cancelled`` and writes nothing.
     """
-    report = Reporter(on_progress)
+    report = ProgressClock(on_progress)
     req = request
     wanted_ids = check_request(req)
     out_path, json_path = check_outputs(req)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-RESOLVE = "import sys; from nst_engine import weights; print(weights.resolve(sys.argv[1], None))"
+RESOLVE = "import sys; from nst_engine.services import weights; print(weights.resolve(sys.argv[1], None))"
 
 
 def _installed_copy(tmp_path: Path, manifest) -> Path:

@@ -3,13 +3,30 @@
 Events are plain dicts with an ``"event"`` key (``start``, ``progress``, ``done``,
 ``error``; see docs/engine-protocol.md), written by the contract's event dataclasses
 (nst_contract/events.py, whose ``parse_event`` the front ends read them with). Every
-command uses the same reporters, so the plug-in parses one protocol for all of them.
+command uses the same reporters, so the plug-in parses one protocol for all of them, and
+the same ``failure`` turns what ended a command or a serve job into its ``error`` event.
 """
 from __future__ import annotations
 
 import json
 import math
 import sys
+
+from nst_contract.events import EngineError, Error
+
+
+def failure(exc: BaseException) -> Error:
+    """The ``error`` event for whatever ended a command (cli) or a serve job: one wording for
+    both. ``internal`` is a bug (its caller prints the traceback)."""
+    if isinstance(exc, EngineError):
+        return Error(exc.code, exc.message)
+    if isinstance(exc, KeyboardInterrupt):
+        return Error("cancelled", "interrupted; nothing was written")
+    if isinstance(exc, MemoryError):
+        return Error("out_of_memory", "ran out of memory; use a smaller --size")
+    if type(exc).__name__ == "OutOfMemoryError":  # torch's, on a GPU (torch is not imported here)
+        return Error("out_of_memory", f"the device ran out of memory ({exc}); use a smaller --size or --device cpu")
+    return Error("internal", f"{type(exc).__name__}: {exc}")
 
 
 def _clean(value):

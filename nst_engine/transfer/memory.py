@@ -1,7 +1,7 @@
 """How much memory a run needs, worked out from the network's shapes before anything is allocated."""
 from __future__ import annotations
 
-from .vgg import VGGFeatures
+from ..services.vgg import VGGFeatures
 
 BYTES = 4  # float32
 # The torch runtime with the engine imported: 520 MiB of RSS measured before any job (CPU, torch
@@ -27,14 +27,6 @@ def activation_elements(net: VGGFeatures, height: int, width: int) -> tuple[int,
         n = channels * max(height, 0) * max(width, 0)
         total, largest = total + n, max(largest, n)
     return total, largest
-
-
-def decode_bytes(size, mode: str) -> int:
-    """Peak memory of decoding an image of ``size`` (w, h) in Pillow ``mode`` and splitting it
-    into RGB and alpha (images.split): the decoded pixels (Pillow keeps 1, 2 or 4 bytes per
-    pixel), an RGB copy (4) and an alpha plane (1)."""
-    per_pixel = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
-    return size[0] * size[1] * (per_pixel + 5)
 
 
 def estimate_bytes(net: VGGFeatures, size_hw, style_hws=(), history: int = 0) -> int:

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nst_contract.options import MIN_SIDE, fit_longest  # noqa: F401 - the size rule, shared with the plug-in
+from nst_contract.events import EngineError, bad_input
+from nst_contract.options import fit_longest
 
-from . import devices, memory
-from .errors import EngineError, bad_input
+from . import devices
 
 
 def open_image(path, what: str, longest: int | None = None) -> Image.Image:
@@ -75,13 +75,21 @@ def _reduce_while_decoding(img: Image.Image, longest: int | None) -> None:
 
 def _check_decode_memory(img: Image.Image, path: Path, what: str) -> None:
     """Refuse, before decoding, an image whose pixels would not fit in the free memory."""
-    need = memory.decode_bytes(img.size, img.mode)
+    need = decode_bytes(img.size, img.mode)
     have = devices.available_bytes(torch.device("cpu"))
-    if have is not None and need > 0.9 * have:
+    if not devices.fits(need, have):
         raise EngineError("out_of_memory",
                           f"{what} {str(path)!r} is {img.width}x{img.height}: decoding it needs about "
                           f"{need / 2**30:.1f} GiB but only {have / 2**30:.1f} GiB is free; "
                           "scale it down first (or free memory)")
+
+
+def decode_bytes(size, mode: str) -> int:
+    """Peak memory of decoding an image of ``size`` (w, h) in Pillow ``mode`` and splitting it
+    into RGB and alpha (``split``): the decoded pixels (Pillow keeps 1, 2 or 4 bytes per
+    pixel), an RGB copy (4) and an alpha plane (1)."""
+    per_pixel = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    return size[0] * size[1] * (per_pixel + 5)
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

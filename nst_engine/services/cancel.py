@@ -11,7 +11,14 @@ import signal
 import sys
 import threading
 
-from .errors import Cancelled
+from nst_contract.events import EngineError
+
+
+class RunCancelled(EngineError):
+    """What ``CancelToken.check`` raises: the contract's ``EngineError`` with code ``cancelled``."""
+
+    def __init__(self, message: str = "cancelled; nothing was written"):
+        super().__init__("cancelled", message)
 
 
 class CancelToken:
@@ -28,9 +35,9 @@ class CancelToken:
         return self._event.is_set()
 
     def check(self) -> None:
-        """Raise ``Cancelled`` if a stop was asked for."""
+        """Raise ``RunCancelled`` if a stop was asked for."""
         if self._event.is_set():
-            raise Cancelled(f"{self.reason}; nothing was written")
+            raise RunCancelled(f"{self.reason}; nothing was written")
 
 
 def check(token: "CancelToken | None") -> None:

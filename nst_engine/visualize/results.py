@@ -2,14 +2,14 @@
 
 The start and progress events are the contract's (nst_contract.events); ``to_event()`` gives the
 JSON-lines form the command line prints (docs/visualize.md).
-``Reporter`` keeps the clock, so that every stage reports elapsed time and ETA the same way.
+``ProgressClock`` keeps the clock, so that every stage reports elapsed time and ETA the same way.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from nst_contract.events import VisualizeDone, VisualizeProgress, VisualizeStarted  # noqa: F401 (the contract's events)
+from nst_contract.events import VisualizeDone, VisualizeProgress
 
 
 @dataclass
@@ -44,7 +44,7 @@ class VisualizeResult:
                              len(self.index["skipped"]), len(self.patches), self.backend).to_event()
 
 
-class Reporter:
+class ProgressClock:
     """Passes events to the caller's ``on_progress`` (if any), timing them from the start of the run."""
 
     def __init__(self, on_progress=None):

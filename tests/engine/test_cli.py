@@ -278,7 +278,7 @@ def test_fp16_weights_are_widened_and_give_the_fp32_result(files, shared_images,
 
 
 def test_image_too_large_for_free_memory_is_refused_before_decoding(files, shared_images, capsys, monkeypatch):
-    from nst_engine import devices
+    from nst_engine.services import devices
 
     declared_png(files / "big.png", 6000, 4000, color_type=6, bit_depth=8)
     monkeypatch.setattr(devices, "available_bytes", lambda device: 64 * 2**20)
@@ -295,7 +295,7 @@ def test_image_too_large_for_free_memory_is_refused_before_decoding(files, share
 
 
 def test_start_estimate_includes_decoding(files, shared_images, fixture_weights, capsys):
-    from nst_engine import memory
+    from nst_engine.services import images
 
     declared_png(files / "big.png", 3000, 2000, color_type=6, bit_depth=8)
     status, events = run_cli(["stylize", str(files / "big.png"), "--style", str(shared_images / "starry_night.jpg"),
@@ -304,7 +304,7 @@ def test_start_estimate_includes_decoding(files, shared_images, fixture_weights,
     assert status == 0, events
     start = events[0]
     assert start["content_size"] == [3000, 2000] and start["output_size"] == [64, 43]
-    assert start["memory_estimate_mb"] * 2**20 > memory.decode_bytes((3000, 2000), "RGBA")
+    assert start["memory_estimate_mb"] * 2**20 > images.decode_bytes((3000, 2000), "RGBA")
 
 
 def test_reduced_jpeg_content_keeps_its_size_in_the_start_event(tmp_path, shared_images, fixture_weights, capsys):
@@ -321,7 +321,7 @@ def test_under_the_bomb_limit_is_opened_without_a_warning(tmp_path):
     the memory check decides, and no DecompressionBombWarning reaches stderr."""
     import warnings
 
-    from nst_engine import images
+    from nst_engine.services import images
 
     declared_png(tmp_path / "big.png", 10000, 9000)  # 90 MP, 1 bit per pixel
     with warnings.catch_warnings():
@@ -330,7 +330,7 @@ def test_under_the_bomb_limit_is_opened_without_a_warning(tmp_path):
 
 
 def test_large_jpeg_is_decoded_reduced(tmp_path):
-    from nst_engine import images
+    from nst_engine.services import images
 
     Image.effect_noise((2048, 1536), 40).convert("RGB").save(tmp_path / "big.jpg")
     assert images.open_image(tmp_path / "big.jpg", "x").size == (2048, 1536)

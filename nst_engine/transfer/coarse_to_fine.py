@@ -1,7 +1,8 @@
 """``stylize()`` and its loop: optimise at each pyramid scale, small first, then upsample and refine.
 
-``stylize`` plans (planning.py), loads the network (reuse.py), checks memory (budget.py) and
-says so (``Started``); ``_Run`` then runs the scales, each a fresh optimiser over the
+``stylize`` checks the request and loads its images (planning.load_inputs), loads the network
+(reuse.py), plans the job with it (planning.plan: the memory guard, budget.py) and says so
+(``Started``); ``_Run`` then runs the scales, each a fresh optimiser over the
 previous scale's image upsampled, reporting every step (``Progress``, with the fraction
 of the predicted cost done) and, when asked, the picture so far; render.py makes the
 last image the picture that is saved.
@@ -10,63 +11,66 @@ from __future__ import annotations
 
 import math
 import time
-
 import torch
 
-from .. import color, devices, images
-from ..cancel import check
-from ..errors import EngineError
-from ..request import Progress, Started, StylizeRequest, StylizeResult
-from ..weights import describe
-from . import optimizer
-from .budget import _check_memory, _closing_cost, _setup_cost, _step_cost, _style_hws
-from .objective import _scale_objective, _style_views
-from .planning import Plan, plan
-from .render import _composite, _render, _tensor_mask, _union
+from nst_contract.events import EngineError, Progress, Started
+from nst_contract.requests import StylizeRequest
+
+from ..services import devices, images
+from ..services.cancel import check
+from ..services.stylize_result import StylizeResult
+from ..services.weights import describe
+from . import color, optimizer
+from .objective import scale_objective, style_views
+from .planning import StylizePlan, load_inputs, plan
+from .render import composite, mask_union, picture, tensor_mask
 from .reuse import Reuse, network
+from .schedule import closing_cost, setup_cost, step_cost, style_sizes
 
 
 def stylize(request: StylizeRequest, on_progress=None, cancel=None, reuse: Reuse | None = None,
             snapshots=None, scale_iterations=None) -> StylizeResult:
     """Stylise ``request.content``; ``on_progress`` gets ``Started`` then ``Progress`` events.
 
-    ``cancel`` (a ``CancelToken``) is checked once per optimisation step; a
-    cancelled run raises ``Cancelled`` and writes nothing. ``reuse`` keeps the network
+    ``cancel`` (a ``CancelToken``) is checked once per optimisation step; a cancelled run
+    raises ``RunCancelled`` (services/cancel.py) and writes nothing. ``reuse`` keeps the network
     and style Grams between calls (``serve``). ``snapshots`` = (every N steps,
     callback(Progress, PIL image)): the picture so far, for previews that show it early.
     ``scale_iterations``: iterations per scale, coarse → fine, instead of the quality's
-    schedule (planning.py's ``_schedule``; benchmarks/schedules.py compares schedules with it).
+    schedule (schedule.py; benchmarks/schedules.py compares schedules with it).
     """
     t0 = time.perf_counter()
     req = request
     check(cancel)  # a SIGTERM while torch was importing
     if req.output is not None:
-        inputs = [req.content, *req.styles, req.mask] + [p for r in req.regions for p in (*r.styles, r.mask)]
-        images.check_output_path(req.output, inputs)
-    plan_ = plan(req, scale_iterations)
+        paths = [req.content, *req.styles, req.mask] + [p for r in req.regions for p in (*r.styles, r.mask)]
+        images.check_output_path(req.output, paths)
+    inputs = load_inputs(req, scale_iterations)
     device = devices.pick(req.device)
     devices.set_threads(req.threads)
     net, source, chosen = network(req, device) if reuse is None else reuse.network(req, device)
-    need_mb, tile_plan = _check_memory(net, req, plan_, device)
+    plan_ = plan(req, inputs, net, device)
     check(cancel)
     emit = on_progress or (lambda _event: None)
     named = describe(req.model, req.weights)
-    emit(Started(plan_.content_size, plan_.output_size, plan_.scales, plan_.steps, str(device),
-                 req.model, source, round(need_mb, 1), named["weights_source"], named["weights_sha256"],
-                 chosen.summary(), tile_plan, plan_.note))
+    emit(Started(content_size=plan_.content_size, output_size=plan_.output_size, scales=plan_.scales,
+                 steps=plan_.steps, device=str(device), model=req.model, weights=source,
+                 memory_estimate_mb=round(plan_.need_bytes / 2**20, 1), weights_source=named["weights_source"],
+                 weights_sha256=named["weights_sha256"], numerics=chosen.summary(), tiles=plan_.tiles,
+                 note=plan_.note))
     check(cancel)
 
-    loop = _Run(req, plan_, net, device, tile_plan, emit, cancel, reuse, snapshots, t0)
+    loop = _Run(req, plan_, net, device, emit, cancel, reuse, snapshots, t0)
     x, terms = loop.optimise()
     check(cancel)
-    image = _render(x, loop.content_full, plan_, req, device, plan_.output_size)
+    image = picture(x, loop.content_full, plan_, req, device, plan_.output_size)
     check(cancel)
     if req.output is not None:
         images.save_atomic(image, req.output)
     return StylizeResult(image, req.output, time.perf_counter() - t0, terms, plan_.output_size)
 
 
-def _inputs(req: StylizeRequest, plan_: Plan, device) -> tuple:
+def _inputs(req: StylizeRequest, plan_: StylizePlan, device) -> tuple:
     """(the content at the result's size, the content the content term aims at, per region its
     style tensors): with --preserve-color the styles take the content's colours (histogram) or
     the run happens on luminance alone."""
@@ -82,15 +86,16 @@ def _inputs(req: StylizeRequest, plan_: Plan, device) -> tuple:
 
 
 class _Clock:
-    """Where a run is, as a fraction of its predicted cost (budget.py's unit), and its ETA."""
+    """Where a run is, as a fraction of its predicted cost (schedule.py's unit), and its ETA."""
 
-    def __init__(self, req: StylizeRequest, plan_: Plan, tile_plan: list, t0: float):
+    def __init__(self, req: StylizeRequest, plan_: StylizePlan, t0: float):
+        tile_plan = plan_.tiles
         self.scales, self.t0 = plan_.scales, t0
-        self.costs = [s * _step_cost(size, tile) for s, size, tile in zip(plan_.steps, plan_.scales, tile_plan)]
-        self.setups = [_setup_cost(size, tile, _style_hws(req, plan_, max(size)))
+        self.costs = [s * step_cost(size, tile) for s, size, tile in zip(plan_.steps, plan_.scales, tile_plan)]
+        self.setups = [setup_cost(size, tile, style_sizes(plan_.regions, req.style_scale, max(size)))
                        for size, tile in zip(plan_.scales, tile_plan)]
         last = len(plan_.scales) - 1
-        self.closings = [_closing_cost(size, tile) if k == last or optimizer.keeps_best(size) else 0.0
+        self.closings = [closing_cost(size, tile) if k == last or optimizer.keeps_best(size) else 0.0
                          for k, (size, tile) in enumerate(zip(plan_.scales, tile_plan))]
         self.done = 0.0  # the cost of the setups, steps and closings finished
         self.total = float(sum(self.costs) + sum(self.setups) + sum(self.closings))
@@ -118,11 +123,11 @@ class _Clock:
 class _Run:
     """One ``stylize()`` call's optimisation, scale by scale: the state its scales share."""
 
-    def __init__(self, req, plan_: Plan, net, device, tile_plan, emit, cancel, reuse, snapshots, t0):
-        self.req, self.plan, self.net, self.device, self.tile_plan = req, plan_, net, device, tile_plan
+    def __init__(self, req, plan_: StylizePlan, net, device, emit, cancel, reuse, snapshots, t0):
+        self.req, self.plan, self.net, self.device = req, plan_, net, device
         self.emit, self.cancel, self.reuse, self.snapshots = emit, cancel, reuse, snapshots
         self.content_full, self.target_content, self.styles = _inputs(req, plan_, device)
-        self.clock = _Clock(req, plan_, tile_plan, t0)
+        self.clock = _Clock(req, plan_, t0)
         self.terms = {}  # of the last image evaluated
         self.step = 0  # the step under way at this scale; 0: its setup
         self.closing = False  # the scale's closing evaluation under way
@@ -139,8 +144,8 @@ class _Run:
         → (its image in [0, 1], its terms, or None when not needed: a coarse scale)."""
         req, (w, h), steps = self.req, self.plan.scales[k], self.plan.steps[k]
         content = images.resize_tensor(self.target_content, (h, w))
-        masks = [_tensor_mask(r.mask, (h, w), self.device) for r in self.plan.regions]
-        union = _union(masks)
+        masks = [tensor_mask(r.mask, (h, w), self.device) for r in self.plan.regions]
+        union = mask_union(masks)
 
         def on_tile(done, total):
             if self.step > steps and not self.closing:
@@ -150,21 +155,21 @@ class _Run:
             self.emit(self.clock.progress(k, min(self.step, steps), steps, fraction, self.terms, [done, total]))
 
         self.step = 0
-        evaluate, value = _scale_objective(self.net, req, self.plan, content,
-                                           _style_views(req, self.styles, (w, h), self.device), masks,
-                                           self.tile_plan[k], self.reuse, self.cancel, on_tile, on_tile)
+        evaluate, value = scale_objective(self.net, self.plan.objective, content,
+                                          style_views(req.style_scale, self.styles, (w, h), self.device), masks,
+                                          self.plan.tiles[k], self.reuse, self.cancel, on_tile, on_tile)
         self.clock.done += self.clock.setups[k]
         x = self._start_image(x, content, union)
         best = self._steps(k, x, content, union, evaluate)
         self.clock.done += self.clock.costs[k]
-        x = _composite(x, content, union).detach().clamp(0, 1)
+        x = composite(x, content, union).detach().clamp(0, 1)
         if best is None and k < len(self.plan.scales) - 1:
             return x, None
         terms = self._closing_value(k, value, x)
         if best is None:
             return x, terms
         if terms["total"] > best.total:  # the last updates overshot: keep the best
-            x = _composite(best.image, content, union).clamp(0, 1)
+            x = composite(best.image, content, union).clamp(0, 1)
             # bounded: the best image (where a step started) was already in [0, 1], so its terms are those of ``x``
             terms = best.terms if req.bounded else value(x)
         return x, terms
@@ -189,7 +194,7 @@ class _Run:
                 x = x.to(self.device)
         else:
             x = images.resize_tensor(x, tuple(content.shape[-2:]))
-        return _composite(x, content, union).detach().requires_grad_(True)
+        return composite(x, content, union).detach().requires_grad_(True)
 
     def _steps(self, k: int, x, content, union, evaluate):
         """This scale's optimisation steps on ``x``, in place. → the lowest-objective image a
@@ -202,7 +207,7 @@ class _Run:
         def closure():
             opt.zero_grad()
             at["image"] = x.detach().clone()
-            total, self.terms = evaluate(_composite(x, content, union))
+            total, self.terms = evaluate(composite(x, content, union))
             return total
 
         for step in range(1, steps + 1):
@@ -233,5 +238,5 @@ class _Run:
         last = k == len(self.plan.scales) - 1 and step == steps  # the result itself follows
         if (step % every == 0 or step == steps) and not last:
             out_w, out_h = self.plan.output_size
-            picture = images.resize_tensor(x.detach().clamp(0, 1), (out_h, out_w))
-            callback(progress, _render(picture, self.content_full, self.plan, self.req, self.device, (out_w, out_h)))
+            so_far = images.resize_tensor(x.detach().clamp(0, 1), (out_h, out_w))
+            callback(progress, picture(so_far, self.content_full, self.plan, self.req, self.device, (out_w, out_h)))
