@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Optional
 
-from nst_contract.files import sha256_file  # noqa: F401 (the contract's; the installer's steps import it from here)
+from nst_contract.files import head_problem, is_torch_save, sha256_file  # noqa: F401 (the contract's; the installer's steps import it from here)
 
 from .common import EXIT_OFFLINE, InstallError, REPO
 from .environments import pip_env
@@ -50,20 +50,14 @@ def weights_file_problem(path: Path) -> Optional[str]:
         return "no such file"
     if not path.is_file():
         return "not a regular file"
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror})"
-    if not head:
-        return "the file is empty (0 bytes)"
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch.save: a zip, or a pickle
+    problem = head_problem(path)
+    if problem and not problem.startswith("is a text file"):  # empty, or unreadable
+        return f"the file {problem}"
+    if problem:
+        return f"it {problem}, not weights"
+    if is_torch_save(path):
         return None
-    try:
-        head.decode("utf-8")
-        return f"it is a text file (it starts with {head[:40].decode('utf-8', 'replace')!r}), not weights"
-    except UnicodeDecodeError:
-        return "it is not a file saved with torch.save (neither a zip archive nor a pickle)"
+    return "it is not a file saved with torch.save (neither a zip archive nor a pickle)"
 
 
 def expected_prefix(filename: str) -> Optional[str]:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from nst_contract.events import EngineError
+from nst_contract.files import head_problem
 from .vgg import MODELS, VGGFeatures, architecture
 
 
@@ -82,20 +83,12 @@ EXPECTED = "Expected: a VGG state dict (a dict of float tensors, torchvision's k
 
 def _what_file(path: Path, exc: Exception) -> str:
     """What a file that torch.load cannot read is, in words (torch's own message can be "...: 101.")."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
-    except OSError as err:
-        return f"cannot be opened ({err.strerror})"
-    if not head:
-        return "is empty (0 bytes)"
-    try:
-        head.decode("utf-8")
-        return f"is a text file (it starts with {head[:40].decode('utf-8', 'replace')!r})"
-    except UnicodeDecodeError:
-        from .pastiche import refused_load
+    problem = head_problem(path)
+    if problem:
+        return problem
+    from .pastiche import refused_load
 
-        return f"is not a file of weights torch.save wrote ({refused_load(exc)})"
+    return f"is not a file of weights torch.save wrote ({refused_load(exc)})"
 
 
 def checked_state(state, source: str) -> dict:
